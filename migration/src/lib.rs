@@ -1,0 +1,21 @@
+//! Database migrations, one file per migration, applied in the order listed here.
+//!
+//! `gatehouse migrate` (and `gatehouse serve`, before it listens) runs `Migrator::up`; so does every test
+//! database. `cargo run -p migration -- <command>` exposes the full SeaORM migration CLI.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_users;
+mod m20261127_000002_create_sessions;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_create_users::Migration),
+            Box::new(m20261127_000002_create_sessions::Migration),
+        ]
+    }
+}

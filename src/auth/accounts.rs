@@ -1,0 +1,199 @@
+//! Registering and authenticating accounts: validation, normalisation, hashing, uniqueness.
+//! Handlers and the `create-user` command call these; neither validates on its own.
+
+use std::collections::BTreeMap;
+
+use sea_orm::DatabaseConnection;
+
+use super::{
+    password::{Password, PasswordError, PasswordHasher, Verification},
+    policy,
+};
+use crate::{clock::Clock, db};
+
+pub const ROLE_USER: &str = "user";
+pub const ROLE_ADMIN: &str = "admin";
+
+/// Field name → the message shown beside it.
+pub type FieldErrors = BTreeMap<&'static str, String>;
+
+/// What someone typed into the registration form (or the `create-user` command).
+#[derive(Debug)]
+pub struct Registration {
+    pub username: String,
+    pub email: String,
+    pub password: Password,
+    pub password_confirm: Password,
+    pub role: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("the registration is invalid")]
+    Invalid(FieldErrors),
+    #[error("database error while registering")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("could not hash the password")]
+    Hashing(#[from] PasswordError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown user, wrong password or deactivated account: one answer for all three.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("database error while logging in")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("could not verify the password")]
+    Hashing(#[from] PasswordError),
+}
+
+/// The case-folded form of a username, used for uniqueness and login.
+pub fn username_key(username: &str) -> String {
+    username.to_ascii_lowercase()
+}
+
+/// Usernames are 3–32 ASCII letters, digits, `_`, `-` or `.`: readable, and with no look-alike letters.
+pub fn validate_username(username: &str) -> Result<(), String> {
+    let length = username.chars().count();
+    if !(3..=32).contains(&length) {
+        return Err("Use 3 to 32 characters.".to_owned());
+    }
+    if !username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err("Use only letters, digits, and _ - . characters.".to_owned());
+    }
+    Ok(())
+}
+
+/// Trims and lower-cases an email address, or says why it is not one.
+pub fn normalise_email(email: &str) -> Result<String, String> {
+    let email = email.trim().to_lowercase();
+    if email.is_empty() {
+        return Err("Enter your email address.".to_owned());
+    }
+    if email.len() > 254 || !email_address::EmailAddress::is_valid(&email) || !email.contains('.') {
+        return Err("Enter a valid email address, like name@example.com.".to_owned());
+    }
+    Ok(email)
+}
+
+/// Validates, hashes and stores a new account.
+pub async fn register(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    clock: &Clock,
+    min_password_length: usize,
+    registration: Registration,
+) -> Result<db::users::User, RegisterError> {
+    let mut errors = FieldErrors::new();
+    let username = registration.username.trim().to_owned();
+    if let Err(message) = validate_username(&username) {
+        errors.insert("username", message);
+    }
+    let email = normalise_email(&registration.email).unwrap_or_else(|message| {
+        errors.insert("email", message);
+        String::new()
+    });
+    if let Err(violation) = policy::check(&registration.password, min_password_length, &username, &email) {
+        errors.insert("password", violation.to_string());
+    } else if registration.password.expose() != registration.password_confirm.expose() {
+        errors.insert("password_confirm", "The two passwords do not match.".to_owned());
+    }
+    let key = username_key(&username);
+    if !errors.contains_key("username") && db::users::username_key_taken(db, &key).await? {
+        errors.insert("username", taken_username());
+    }
+    if !errors.contains_key("email") && db::users::email_taken(db, &email).await? {
+        errors.insert("email", taken_email());
+    }
+    if !errors.is_empty() {
+        return Err(RegisterError::Invalid(errors));
+    }
+
+    let password_hash = hasher.hash(registration.password).await?;
+    let new_user = db::users::NewUser {
+        username,
+        username_key: key.clone(),
+        email: email.clone(),
+        password_hash,
+        role: registration.role.to_owned(),
+    };
+    match db::users::insert(db, new_user, clock.now()).await {
+        Ok(user) => Ok(user),
+        // Lost a race with another registration for the same name or address since the checks above.
+        Err(error) if db::is_unique_violation(&error) => {
+            let mut errors = FieldErrors::new();
+            if db::users::username_key_taken(db, &key).await? {
+                errors.insert("username", taken_username());
+            }
+            if db::users::email_taken(db, &email).await? {
+                errors.insert("email", taken_email());
+            }
+            if errors.is_empty() {
+                return Err(error.into());
+            }
+            Err(RegisterError::Invalid(errors))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn taken_username() -> String {
+    "This username is already taken.".to_owned()
+}
+
+fn taken_email() -> String {
+    "An account with this email address already exists.".to_owned()
+}
+
+/// Checks a login name (username or email, any case) and password. Every failure costs one argon2
+/// verification, so an unknown name cannot be told from a wrong password by timing.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    clock: &Clock,
+    login: &str,
+    password: Password,
+) -> Result<db::users::User, AuthError> {
+    let login_key = login.trim().to_lowercase();
+    let user = if login_key.is_empty() { None } else { db::users::find_by_login(db, &login_key).await? };
+    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    let verification = hasher.verify(password.clone(), stored_hash).await?;
+    let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {
+        return Err(AuthError::InvalidCredentials);
+    };
+    if !user.is_active {
+        log::warn!("login refused for deactivated user {}", user.id);
+        return Err(AuthError::InvalidCredentials);
+    }
+    if needs_rehash {
+        let fresh = hasher.hash(password).await?;
+        db::users::set_password_hash(db, user.id, fresh, clock.now()).await?;
+        log::info!("rehashed the password of user {} with current parameters", user.id);
+    }
+    db::users::record_login(db, user.id, clock.now()).await?;
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_allow_letters_digits_and_three_punctuation_marks() {
+        assert!(validate_username("alice_the-2nd.x").is_ok());
+        assert!(validate_username("ab").is_err());
+        assert!(validate_username(&"a".repeat(33)).is_err());
+        assert!(validate_username("<script>").is_err());
+        assert!(validate_username("al ice").is_err());
+        assert!(validate_username("аlice").is_err(), "Cyrillic а looks like Latin a");
+    }
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        assert_eq!(normalise_email("  Alice@Example.COM ").unwrap(), "alice@example.com");
+        assert!(normalise_email("not-an-email").is_err());
+        assert!(normalise_email("a@b").is_err());
+        assert!(normalise_email("").is_err());
+    }
+}

@@ -1,0 +1,208 @@
+//! argon2id hashing on blocking threads, with a bound on how many run at once.
+
+use std::{fmt, sync::Arc, sync::OnceLock};
+
+use argon2::{
+    Argon2, Params,
+    password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
+};
+use tokio::sync::Semaphore;
+
+/// A password as typed, NFC-normalised. `Debug` never prints it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// Normalises to NFC, so that the same password typed on two keyboards hashes alike.
+    pub fn new(raw: &str) -> Self {
+        use unicode_normalization::UnicodeNormalization;
+        Self(raw.nfc().collect())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("the password hashing task failed")]
+    Task(#[source] tokio::task::JoinError),
+    #[error("argon2 failed")]
+    Argon2(String),
+    #[error("the password hashing pool is closed")]
+    Closed,
+}
+
+/// The result of checking a password against a stored hash.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verification {
+    Valid {
+        /// The stored hash uses older parameters than today's: store a fresh hash.
+        needs_rehash: bool,
+    },
+    Invalid,
+}
+
+/// Hashes and verifies passwords off the async workers. Cloning shares the bound.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+}
+
+impl Default for PasswordHasher {
+    /// One concurrent hash per core: a burst of logins queues here instead of starving page views.
+    fn default() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
+impl PasswordHasher {
+    pub fn new(max_concurrent: usize) -> Self {
+        Self { permits: Arc::new(Semaphore::new(max_concurrent.max(1))) }
+    }
+
+    /// argon2id with the crate's defaults (m=19456 KiB, t=2, p=1: the OWASP minimum) and a random salt.
+    pub async fn hash(&self, password: Password) -> Result<String, PasswordError> {
+        self.run(move || hash_now(&password)).await?
+    }
+
+    /// Verifies `password` against `stored`, or against a dummy hash when there is no user, so that
+    /// an unknown name and a wrong password cost the same time.
+    pub async fn verify(
+        &self,
+        password: Password,
+        stored: Option<String>,
+    ) -> Result<Verification, PasswordError> {
+        self.run(move || {
+            let known_user = stored.is_some();
+            let hash = match stored {
+                Some(hash) => hash,
+                None => dummy_hash()?.to_owned(),
+            };
+            let verification = verify_now(&password, &hash);
+            Ok(if known_user { verification } else { Verification::Invalid })
+        })
+        .await?
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| PasswordError::Closed)?;
+        let result = tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(PasswordError::Task)?;
+        Ok(result)
+    }
+}
+
+fn hash_now(password: &Password) -> Result<String, PasswordError> {
+    Argon2::default()
+        .hash_password(password.expose().as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| PasswordError::Argon2(e.to_string()))
+}
+
+fn verify_now(password: &Password, stored: &str) -> Verification {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        log::error!("a stored password hash is not a valid PHC string");
+        return Verification::Invalid;
+    };
+    match Argon2::default().verify_password(password.expose().as_bytes(), &parsed) {
+        Ok(()) => Verification::Valid { needs_rehash: needs_rehash(&parsed) },
+        Err(_) => Verification::Invalid,
+    }
+}
+
+fn needs_rehash(parsed: &PasswordHash) -> bool {
+    let current = Params::default();
+    let algorithm_is_current = parsed.algorithm.as_str() == "argon2id";
+    match Params::try_from(parsed) {
+        Ok(params) => {
+            !algorithm_is_current
+                || params.m_cost() < current.m_cost()
+                || params.t_cost() < current.t_cost()
+                || params.p_cost() < current.p_cost()
+        }
+        Err(_) => true,
+    }
+}
+
+/// A hash of a random string, made once per process, for users who do not exist.
+fn dummy_hash() -> Result<&'static str, PasswordError> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    if let Some(hash) = DUMMY.get() {
+        return Ok(hash);
+    }
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random).map_err(|e| PasswordError::Argon2(e.to_string()))?;
+    let hash = hash_now(&Password(hex::encode(random)))?;
+    Ok(DUMMY.get_or_init(|| hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_nothing_else() {
+        let hasher = PasswordHasher::new(2);
+        let hash = hasher.hash(Password::new("correct horse battery staple")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        let ok = hasher.verify(Password::new("correct horse battery staple"), Some(hash.clone())).await;
+        assert_eq!(ok.unwrap(), Verification::Valid { needs_rehash: false });
+        let wrong = hasher.verify(Password::new("correct horse battery stapler"), Some(hash)).await;
+        assert_eq!(wrong.unwrap(), Verification::Invalid);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_is_checked_against_a_dummy_hash_and_fails() {
+        let hasher = PasswordHasher::new(1);
+        let result = hasher.verify(Password::new("whatever it is here"), None).await.unwrap();
+        assert_eq!(result, Verification::Invalid);
+    }
+
+    #[tokio::test]
+    async fn nfc_and_nfd_spellings_of_one_password_match() {
+        let hasher = PasswordHasher::new(1);
+        let composed = "caf\u{e9} au lait tous les jours";
+        let decomposed = "cafe\u{301} au lait tous les jours";
+        let hash = hasher.hash(Password::new(composed)).await.unwrap();
+        let result = hasher.verify(Password::new(decomposed), Some(hash)).await.unwrap();
+        assert!(matches!(result, Verification::Valid { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_hash_with_weaker_parameters_asks_to_be_rehashed() {
+        let weak = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"an old password of mine")
+        .unwrap()
+        .to_string();
+        let result = PasswordHasher::new(1)
+            .verify(Password::new("an old password of mine"), Some(weak))
+            .await
+            .unwrap();
+        assert_eq!(result, Verification::Valid { needs_rehash: true });
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        assert_eq!(format!("{:?}", Password::new("hunter2hunter2")), "Password([redacted])");
+    }
+}

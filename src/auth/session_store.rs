@@ -1,0 +1,203 @@
+//! actix-session's `SessionStore` on the `sessions` table, so that logging out, revoking a session
+//! or deactivating a user takes effect on the very next request, on every instance.
+
+use std::{collections::HashMap, time::Duration};
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration as CookieDuration;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr};
+use sha2::{Digest, Sha256};
+
+use super::session::{self as keys};
+use crate::{
+    clock::Clock,
+    db::{self, sessions::SessionRow},
+};
+
+/// How long sessions live; enforced here on the server, whatever the cookie says.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionPolicy {
+    /// A session unused this long is over (not applied to "remember me" sessions).
+    pub idle_timeout: Duration,
+    /// A session older than this is over.
+    pub max_age: Duration,
+    /// The absolute lifetime of a "remember me" session.
+    pub remember_max_age: Duration,
+    /// `last_seen_at` is written at most this often, so a page view is normally read-only.
+    pub touch_interval: Duration,
+}
+
+impl SessionPolicy {
+    pub const REMEMBER_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+    pub fn new(idle_timeout: Duration, max_age: Duration) -> Self {
+        Self {
+            idle_timeout,
+            max_age,
+            remember_max_age: Self::REMEMBER_MAX_AGE,
+            touch_interval: Duration::from_secs(60),
+        }
+    }
+
+    fn is_over(&self, row: &SessionRow, now: DateTime<Utc>) -> bool {
+        let idle_for = (now - row.last_seen_at).to_std().unwrap_or_default();
+        now >= row.expires_at || (!row.remember && idle_for >= self.idle_timeout)
+    }
+
+    fn expiry(&self, remember: bool, now: DateTime<Utc>) -> DateTime<Utc> {
+        let lifetime = if remember { self.remember_max_age } else { self.max_age };
+        now + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::days(1))
+    }
+}
+
+/// Why the store failed. The message of `Unavailable` is what the error pages look for to answer
+/// 503 instead of 500 (actix-session wraps store errors in an opaque 500 of its own).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}", UNAVAILABLE)]
+    Unavailable(#[source] DbErr),
+    #[error("session store: database error")]
+    Database(#[source] DbErr),
+    #[error("session store: could not serialise the session state")]
+    Serialise(#[source] serde_json::Error),
+    #[error("session store: could not generate a session key")]
+    Random(String),
+}
+
+pub const UNAVAILABLE: &str = "session store: the database is unavailable";
+
+impl From<DbErr> for StoreError {
+    fn from(error: DbErr) -> Self {
+        if db::is_unavailable(&error) { Self::Unavailable(error) } else { Self::Database(error) }
+    }
+}
+
+/// The store handed to `SessionMiddleware`. The cookie carries a random 256-bit key; the table keeps
+/// only its SHA-256, so a copy of the table cannot be replayed as cookies.
+#[derive(Clone)]
+pub struct DbSessionStore {
+    db: DatabaseConnection,
+    clock: Clock,
+    policy: SessionPolicy,
+}
+
+impl DbSessionStore {
+    pub fn new(db: DatabaseConnection, clock: Clock, policy: SessionPolicy) -> Self {
+        Self { db, clock, policy }
+    }
+
+    async fn insert_new(&self, state: &HashMap<String, String>) -> Result<SessionKey, StoreError> {
+        let key = generate_key()?;
+        let now = self.clock.now();
+        let remember = keys::state_flag(state, keys::REMEMBER);
+        db::sessions::insert(
+            &self.db,
+            db::sessions::NewSession {
+                key_hash: hash_key(key.as_ref()),
+                user_id: user_id_of(state),
+                state: serde_json::to_string(state).map_err(StoreError::Serialise)?,
+                remember,
+                now,
+                expires_at: self.policy.expiry(remember, now),
+                ip: keys::state_value(state, keys::CLIENT_IP),
+                user_agent: keys::state_value(state, keys::USER_AGENT),
+            },
+        )
+        .await?;
+        Ok(key)
+    }
+
+    async fn load_state(&self, key: &SessionKey) -> Result<Option<String>, StoreError> {
+        let key_hash = hash_key(key.as_ref());
+        let Some(row) = db::sessions::find_by_key_hash(&self.db, &key_hash).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        if self.policy.is_over(&row, now) {
+            log::info!("session {} expired; treating the request as anonymous", row.id);
+            db::sessions::delete_by_id(&self.db, row.id).await?;
+            return Ok(None);
+        }
+        if (now - row.last_seen_at).to_std().unwrap_or_default() >= self.policy.touch_interval {
+            db::sessions::touch(&self.db, row.id, now).await?;
+        }
+        Ok(Some(row.state))
+    }
+
+    async fn update_state(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+    ) -> Result<SessionKey, StoreError> {
+        let serialised = serde_json::to_string(&state).map_err(StoreError::Serialise)?;
+        let key_hash = hash_key(key.as_ref());
+        let updated =
+            db::sessions::update_state(&self.db, &key_hash, serialised, user_id_of(&state), self.clock.now())
+                .await?;
+        if updated {
+            return Ok(key);
+        }
+        // The row was deleted while this request ran (logout or revocation elsewhere). Writing the
+        // identity back would resurrect a revoked login, so only the anonymous part survives.
+        let anonymous: HashMap<String, String> =
+            state.into_iter().filter(|(k, _)| k != keys::USER_ID).collect();
+        self.insert_new(&anonymous).await
+    }
+}
+
+impl SessionStore for DbSessionStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let Some(state) = self.load_state(key).await.map_err(|e| LoadError::Other(e.into()))? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&state).map(Some).map_err(|e| LoadError::Deserialization(e.into()))
+    }
+
+    async fn save(
+        &self,
+        state: HashMap<String, String>,
+        _ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        self.insert_new(&state).await.map_err(|e| SaveError::Other(e.into()))
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        _ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        self.update_state(key, state).await.map_err(|e| UpdateError::Other(e.into()))
+    }
+
+    async fn update_ttl(&self, _key: &SessionKey, _ttl: &CookieDuration) -> Result<(), anyhow::Error> {
+        // Lifetimes are enforced from `expires_at` and `last_seen_at` in `load`, not from a TTL.
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        db::sessions::delete_by_key_hash(&self.db, &hash_key(key.as_ref()))
+            .await
+            .map_err(|e| StoreError::from(e).into())
+    }
+}
+
+/// Hex SHA-256 of a session key: what the `sessions` table stores.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn generate_key() -> Result<SessionKey, StoreError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(bytes)
+        .try_into()
+        .map_err(|e: <SessionKey as TryFrom<String>>::Error| StoreError::Random(e.to_string()))
+}
+
+fn user_id_of(state: &HashMap<String, String>) -> Option<i64> {
+    keys::state_value(state, keys::USER_ID).and_then(|id| id.parse().ok())
+}

@@ -1,0 +1,336 @@
+//! Settings from the environment (and `.env`), validated once at start-up.
+
+use std::{fmt, net::IpAddr, path::PathBuf, time::Duration};
+
+/// Everything the app reads from its environment. `Debug` never prints the secret.
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub bind_addr: String,
+    /// `scheme://host[:port]` with no trailing slash: the origin POSTs must come from.
+    pub public_origin: String,
+    pub session_secret: SessionSecret,
+    pub smtp_url: Option<String>,
+    pub password_min_length: usize,
+    pub session_idle_timeout: Duration,
+    pub session_max_age: Duration,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub form_limit_bytes: usize,
+    pub production: bool,
+}
+
+impl Settings {
+    /// Over `https://` cookies are `Secure` and the session cookie takes the `__Host-` prefix.
+    pub fn is_https(&self) -> bool {
+        self.public_origin.starts_with("https://")
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url_password(&self.database_url))
+            .field("bind_addr", &self.bind_addr)
+            .field("public_origin", &self.public_origin)
+            .field("session_secret", &self.session_secret)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url_password))
+            .field("password_min_length", &self.password_min_length)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("session_max_age", &self.session_max_age)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("form_limit_bytes", &self.form_limit_bytes)
+            .field("production", &self.production)
+            .finish()
+    }
+}
+
+/// The key material for cookies; at least 64 bytes.
+#[derive(Clone)]
+pub struct SessionSecret(Vec<u8>);
+
+impl SessionSecret {
+    pub const MIN_BYTES: usize = 64;
+
+    pub fn new(bytes: Vec<u8>) -> Result<Self, ConfigError> {
+        if bytes.len() < Self::MIN_BYTES {
+            return Err(ConfigError::ShortSecret { len: bytes.len() });
+        }
+        Ok(Self(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionSecret([redacted; {} bytes])", self.0.len())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error(
+        "SESSION_SECRET must be at least 64 bytes (it has {len}); generate one with `openssl rand -hex 64`"
+    )]
+    ShortSecret { len: usize },
+    #[error(
+        "SESSION_SECRET is required when APP_ENV=production (at least 64 bytes; `openssl rand -hex 64` makes one)"
+    )]
+    MissingSecretInProduction,
+    #[error("could not read or create the development key file {path}")]
+    KeyFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where development keeps its generated secret, so that a restart does not log everybody out.
+pub const DEV_KEY_FILE: &str = ".gatehouse-session-secret";
+
+impl Settings {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is the normal case; a broken one should not be silently half-read.
+        if let Err(error) = dotenvy::dotenv()
+            && !error.not_found()
+        {
+            return Err(ConfigError::Invalid { name: ".env", reason: error.to_string() });
+        }
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Builds settings from any variable lookup; `from_env` passes the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let production = match get("APP_ENV").as_deref() {
+            None | Some("development") | Some("dev") | Some("test") => false,
+            Some("production") | Some("prod") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "APP_ENV",
+                    reason: format!("`{other}` is neither `development` nor `production`"),
+                });
+            }
+        };
+        let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        bind_addr.parse::<std::net::SocketAddr>().map_err(|e| ConfigError::Invalid {
+            name: "BIND_ADDR",
+            reason: format!("`{bind_addr}` is not host:port ({e})"),
+        })?;
+        let public_origin = match get("PUBLIC_URL") {
+            Some(url) => parse_origin(&url)?,
+            None => format!("http://{bind_addr}"),
+        };
+        let session_secret = match get("SESSION_SECRET") {
+            Some(secret) => SessionSecret::new(secret.into_bytes())?,
+            None if production => return Err(ConfigError::MissingSecretInProduction),
+            None => dev_secret_from_key_file(DEV_KEY_FILE.as_ref())?,
+        };
+        let password_min_length = match get("PASSWORD_MIN_LENGTH") {
+            None => 15,
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n) if (8..=1024).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "PASSWORD_MIN_LENGTH",
+                        reason: format!("`{raw}` is not a whole number from 8 to 1024"),
+                    });
+                }
+            },
+        };
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<IpAddr>().map_err(|_| ConfigError::Invalid {
+                        name: "TRUSTED_PROXIES",
+                        reason: format!("`{s}` is not an IP address"),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let form_limit_bytes = match get("FORM_LIMIT_BYTES") {
+            None => 64 * 1024,
+            Some(raw) => {
+                raw.parse::<usize>().ok().filter(|n| *n >= 1024).ok_or_else(|| ConfigError::Invalid {
+                    name: "FORM_LIMIT_BYTES",
+                    reason: format!("`{raw}` is not a whole number of at least 1024"),
+                })?
+            }
+        };
+        Ok(Self {
+            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://gatehouse.db?mode=rwc".to_owned()),
+            bind_addr,
+            public_origin,
+            session_secret,
+            smtp_url: get("SMTP_URL"),
+            password_min_length,
+            session_idle_timeout: duration(&get, "SESSION_IDLE_TIMEOUT", "12h")?,
+            session_max_age: duration(&get, "SESSION_MAX_AGE", "24h")?,
+            trusted_proxies,
+            form_limit_bytes,
+            production,
+        })
+    }
+}
+
+fn duration(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let raw = get(name).unwrap_or_else(|| default.to_owned());
+    match humantime::parse_duration(&raw) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(ConfigError::Invalid {
+            name,
+            reason: format!("`{raw}` is not a positive duration such as 30m, 12h or 7d"),
+        }),
+    }
+}
+
+fn parse_origin(url: &str) -> Result<String, ConfigError> {
+    let invalid =
+        |reason: &str| ConfigError::Invalid { name: "PUBLIC_URL", reason: format!("`{url}` {reason}") };
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("has no scheme"))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(invalid("must start with http:// or https://"));
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.contains('@') {
+        return Err(invalid("has no host"));
+    }
+    Ok(format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
+
+/// Development only: a secret generated on first start and kept in a git-ignored file.
+fn dev_secret_from_key_file(path: &std::path::Path) -> Result<SessionSecret, ConfigError> {
+    let key_file_error = |source| ConfigError::KeyFile { path: path.to_owned(), source };
+    if let Ok(existing) = std::fs::read_to_string(path)
+        && existing.trim().len() >= SessionSecret::MIN_BYTES
+    {
+        return SessionSecret::new(existing.trim().as_bytes().to_vec());
+    }
+    let mut bytes = [0u8; 64];
+    getrandom::fill(&mut bytes).map_err(|e| key_file_error(std::io::Error::other(e.to_string())))?;
+    let secret = hex::encode(bytes);
+    write_private_file(path, &secret).map_err(key_file_error)?;
+    log::warn!(
+        "SESSION_SECRET is not set: generated one into {} for development. \
+         Set SESSION_SECRET (64+ bytes) and APP_ENV=production in production.",
+        path.display()
+    );
+    SessionSecret::new(secret.into_bytes())
+}
+
+fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+fn redact_url_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    const SECRET: &str = "0123456789012345678901234567890123456789012345678901234567890123456789";
+
+    #[test]
+    fn production_without_a_secret_refuses_to_start() {
+        let err = Settings::from_lookup(lookup(&[("APP_ENV", "production")])).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingSecretInProduction), "{err}");
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_with_its_length() {
+        let err = Settings::from_lookup(lookup(&[("SESSION_SECRET", "short")])).unwrap_err();
+        assert!(err.to_string().contains("at least 64 bytes"), "{err}");
+    }
+
+    #[test]
+    fn defaults_follow_the_operating_contract() {
+        let s = Settings::from_lookup(lookup(&[("SESSION_SECRET", SECRET)])).unwrap();
+        assert_eq!(s.database_url, "sqlite://gatehouse.db?mode=rwc");
+        assert_eq!(s.bind_addr, "127.0.0.1:8080");
+        assert_eq!(s.public_origin, "http://127.0.0.1:8080");
+        assert_eq!(s.password_min_length, 15);
+        assert_eq!(s.session_idle_timeout, Duration::from_secs(12 * 3600));
+        assert_eq!(s.session_max_age, Duration::from_secs(24 * 3600));
+        assert!(!s.is_https());
+    }
+
+    #[test]
+    fn password_min_length_below_eight_is_refused() {
+        let err = Settings::from_lookup(lookup(&[("SESSION_SECRET", SECRET), ("PASSWORD_MIN_LENGTH", "7")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("PASSWORD_MIN_LENGTH"), "{err}");
+    }
+
+    #[test]
+    fn public_url_is_reduced_to_its_origin() {
+        let s = Settings::from_lookup(lookup(&[
+            ("SESSION_SECRET", SECRET),
+            ("PUBLIC_URL", "https://Example.COM/app/"),
+        ]))
+        .unwrap();
+        assert_eq!(s.public_origin, "https://example.com");
+        assert!(s.is_https());
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let s = Settings::from_lookup(lookup(&[
+            ("SESSION_SECRET", SECRET),
+            ("DATABASE_URL", "postgres://app:hunter2@db/gatehouse"),
+        ]))
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains(SECRET));
+        assert!(!printed.contains("hunter2"));
+        assert!(printed.contains("postgres://app:[redacted]@db/gatehouse"));
+    }
+
+    #[test]
+    fn a_development_key_file_is_generated_once_and_reused() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        let first = dev_secret_from_key_file(&path).unwrap();
+        let second = dev_secret_from_key_file(&path).unwrap();
+        assert_eq!(first.as_bytes(), second.as_bytes());
+        assert!(first.as_bytes().len() >= SessionSecret::MIN_BYTES);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,115 @@
+//! Queries on `sessions`, the server-side half of every session cookie.
+
+use chrono::{DateTime, Utc};
+use entity::sessions;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::Expr,
+};
+
+pub use entity::sessions::Model as SessionRow;
+
+/// Everything a new row needs; the key itself never reaches the database, only its hash.
+pub struct NewSession {
+    pub key_hash: String,
+    pub user_id: Option<i64>,
+    pub state: String,
+    pub remember: bool,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub async fn find_by_key_hash(
+    db: &impl ConnectionTrait,
+    key_hash: &str,
+) -> Result<Option<SessionRow>, sea_orm::DbErr> {
+    sessions::Entity::find().filter(sessions::Column::KeyHash.eq(key_hash)).one(db).await
+}
+
+pub async fn insert(db: &impl ConnectionTrait, new: NewSession) -> Result<(), sea_orm::DbErr> {
+    sessions::ActiveModel {
+        key_hash: Set(new.key_hash),
+        user_id: Set(new.user_id),
+        state: Set(new.state),
+        remember: Set(new.remember),
+        created_at: Set(new.now),
+        last_seen_at: Set(new.now),
+        expires_at: Set(new.expires_at),
+        ip: Set(new.ip),
+        user_agent: Set(new.user_agent),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the state of an existing row; returns false when the row is gone (revoked meanwhile).
+pub async fn update_state(
+    db: &impl ConnectionTrait,
+    key_hash: &str,
+    state: String,
+    user_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<bool, sea_orm::DbErr> {
+    let result = sessions::Entity::update_many()
+        .col_expr(sessions::Column::State, Expr::value(state))
+        .col_expr(sessions::Column::UserId, Expr::value(user_id))
+        .col_expr(sessions::Column::LastSeenAt, Expr::value(now))
+        .filter(sessions::Column::KeyHash.eq(key_hash))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+pub async fn touch(db: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::LastSeenAt, Expr::value(now))
+        .filter(sessions::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_by_key_hash(db: &impl ConnectionTrait, key_hash: &str) -> Result<(), sea_orm::DbErr> {
+    sessions::Entity::delete_many().filter(sessions::Column::KeyHash.eq(key_hash)).exec(db).await?;
+    Ok(())
+}
+
+pub async fn delete_by_id(db: &impl ConnectionTrait, id: i64) -> Result<(), sea_orm::DbErr> {
+    sessions::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
+/// Ends every session of a user (password reset, deactivation, deletion).
+pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, sea_orm::DbErr> {
+    let result =
+        sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user_id)).exec(db).await?;
+    Ok(result.rows_affected)
+}
+
+pub async fn list_for_user(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+) -> Result<Vec<SessionRow>, sea_orm::DbErr> {
+    sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id)).all(db).await
+}
+
+/// Deletes rows past their absolute expiry, or idle since before `idle_cutoff`.
+pub async fn purge_expired(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    idle_cutoff: DateTime<Utc>,
+) -> Result<u64, sea_orm::DbErr> {
+    let result = sessions::Entity::delete_many()
+        .filter(
+            sea_orm::Condition::any()
+                .add(sessions::Column::ExpiresAt.lte(now))
+                .add(sessions::Column::LastSeenAt.lt(idle_cutoff)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

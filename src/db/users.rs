@@ -1,0 +1,115 @@
+//! Queries on `users`.
+
+use chrono::{DateTime, Utc};
+use entity::users;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+};
+
+pub use entity::users::Model as User;
+
+/// A row to insert; every field already validated and normalised.
+pub struct NewUser {
+    pub username: String,
+    pub username_key: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+}
+
+/// The user loader's query: one primary-key read.
+pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<User>, sea_orm::DbErr> {
+    users::Entity::find_by_id(id).one(db).await
+}
+
+/// Finds a user by normalised username key or by lower-cased email, whichever `login_key` is.
+pub async fn find_by_login(
+    db: &impl ConnectionTrait,
+    login_key: &str,
+) -> Result<Option<User>, sea_orm::DbErr> {
+    users::Entity::find()
+        .filter(
+            Condition::any()
+                .add(users::Column::UsernameKey.eq(login_key))
+                .add(users::Column::Email.eq(login_key)),
+        )
+        .one(db)
+        .await
+}
+
+pub async fn username_key_taken(db: &impl ConnectionTrait, key: &str) -> Result<bool, sea_orm::DbErr> {
+    Ok(users::Entity::find().filter(users::Column::UsernameKey.eq(key)).one(db).await?.is_some())
+}
+
+pub async fn email_taken(db: &impl ConnectionTrait, email: &str) -> Result<bool, sea_orm::DbErr> {
+    Ok(users::Entity::find().filter(users::Column::Email.eq(email)).one(db).await?.is_some())
+}
+
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    new_user: NewUser,
+    now: DateTime<Utc>,
+) -> Result<User, sea_orm::DbErr> {
+    users::ActiveModel {
+        username: Set(new_user.username),
+        username_key: Set(new_user.username_key),
+        email: Set(new_user.email),
+        password_hash: Set(new_user.password_hash),
+        role: Set(new_user.role),
+        is_active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_login_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn record_login(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    users::Entity::update_many()
+        .col_expr(users::Column::LastLoginAt, sea_orm::sea_query::Expr::value(now))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    id: i64,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, sea_orm::sea_query::Expr::value(password_hash))
+        .col_expr(users::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    id: i64,
+    is_active: bool,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    users::Entity::update_many()
+        .col_expr(users::Column::IsActive, sea_orm::sea_query::Expr::value(is_active))
+        .col_expr(users::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<(), sea_orm::DbErr> {
+    users::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}

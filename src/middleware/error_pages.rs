@@ -1,0 +1,200 @@
+//! Every 4xx/5xx that a handler did not render itself gets the app's own error page here (or JSON for
+//! clients that accept only JSON), with the right status and no internals. Server errors are logged
+//! here, once, with their cause chain and the request id that the page shows.
+
+use actix_web::{
+    HttpMessage, HttpResponse,
+    body::{BoxBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    http::{StatusCode, header},
+    middleware::Next,
+    web,
+};
+
+use super::{request_log::RequestId, security_headers};
+use crate::{
+    auth::session_store,
+    error::AppError,
+    views::{Templates, base_context},
+};
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // Holding a clone of the request across `next.call` would stop the router from matching it, so
+    // what the failure path needs is copied out first.
+    let templates = req.app_data::<web::Data<Templates>>().cloned();
+    let json = wants_json(req.headers());
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
+    let res = match next.call(req).await {
+        Ok(res) => res.map_into_boxed_body(),
+        // A middleware (the session store) failed and the request is gone: answer without it.
+        Err(error) => return Err(page_without_request(&error, templates, json, request_id)),
+    };
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_rendered(&res) {
+        return Ok(res);
+    }
+
+    let error = res.response().error();
+    let status = effective_status(status, error);
+    if status.is_server_error() {
+        log_server_error(status, error);
+    }
+    let message = error
+        .and_then(|e| e.as_error::<AppError>())
+        .filter(|e| matches!(e, AppError::CsrfRejected))
+        .map(ToString::to_string);
+
+    let page = ErrorPage::new(status, message, request_id);
+    let (content_type, body) = if json {
+        page.json()
+    } else {
+        let mut context = base_context(res.request());
+        page.fill(&mut context);
+        page.html(templates.as_ref().map(|t| t.get_ref()), &context)
+    };
+    let mut response = HttpResponse::build(status);
+    for (name, value) in res.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.append_header((name.clone(), value.clone()));
+        }
+    }
+    let response = response.content_type(content_type).body(body);
+    let (request, _) = res.into_parts();
+    Ok(ServiceResponse::new(request, response))
+}
+
+/// actix-session turns every store failure into an opaque 500; ours say when the database is down.
+fn effective_status(status: StatusCode, error: Option<&actix_web::Error>) -> StatusCode {
+    match error {
+        Some(e)
+            if status == StatusCode::INTERNAL_SERVER_ERROR
+                && format!("{e:?}").contains(session_store::UNAVAILABLE) =>
+        {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => status,
+    }
+}
+
+fn log_server_error(status: StatusCode, error: Option<&actix_web::Error>) {
+    let cause = error.map_or_else(|| "no error attached".to_owned(), |e| format!("{e:?}"));
+    log::error!("answered {}: {cause}", status.as_u16());
+}
+
+/// The page for a failure that left no request behind: same look, no user-specific parts.
+fn page_without_request(
+    error: &actix_web::Error,
+    templates: Option<web::Data<Templates>>,
+    json: bool,
+    request_id: Option<String>,
+) -> actix_web::Error {
+    let status = effective_status(error.as_response_error().status_code(), Some(error));
+    if status.is_server_error() {
+        log_server_error(status, Some(error));
+    }
+    let page = ErrorPage::new(status, None, request_id);
+    let (content_type, body) = if json {
+        page.json()
+    } else {
+        let mut context = tera::Context::new();
+        context.insert("current_user", &None::<()>);
+        context.insert("flashes", &Vec::<()>::new());
+        context.insert("csrf_token", "");
+        page.fill(&mut context);
+        page.html(templates.as_ref().map(|t| t.get_ref()), &context)
+    };
+    let mut response = HttpResponse::build(status);
+    response.content_type(content_type);
+    for (name, value) in security_headers::FIXED {
+        response.insert_header((name, value));
+    }
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    actix_web::error::InternalError::from_response(page.title, response.body(body)).into()
+}
+
+struct ErrorPage {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+    request_id: Option<String>,
+}
+
+impl ErrorPage {
+    fn new(status: StatusCode, message: Option<String>, request_id: Option<String>) -> Self {
+        let (title, default_message) = describe(status);
+        Self {
+            status,
+            title,
+            message: message.unwrap_or_else(|| default_message.to_owned()),
+            // Only server errors need a reference for the operator.
+            request_id: request_id.filter(|_| status.is_server_error()),
+        }
+    }
+
+    fn fill(&self, context: &mut tera::Context) {
+        context.insert("status", &self.status.as_u16());
+        context.insert("title", self.title);
+        context.insert("message", &self.message);
+        context.insert("request_id", &self.request_id);
+    }
+
+    fn json(&self) -> (&'static str, String) {
+        let body = serde_json::json!({
+            "status": self.status.as_u16(),
+            "error": self.title,
+            "message": self.message,
+            "request_id": self.request_id,
+        });
+        ("application/json", body.to_string())
+    }
+
+    fn html(&self, templates: Option<&Templates>, context: &tera::Context) -> (&'static str, String) {
+        let body = match templates.map(|t| t.render("errors/error.html", context)) {
+            Some(Ok(body)) => body,
+            failure => {
+                if let Some(Err(error)) = failure {
+                    log::error!("the error page itself failed to render: {error:?}");
+                }
+                format!("{} {}\n{}\n", self.status.as_u16(), self.title, self.message)
+            }
+        };
+        ("text/html; charset=utf-8", body)
+    }
+}
+
+fn describe(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("Bad request", "The request could not be understood. Check the form and try again."),
+        401 | 403 => ("Forbidden", "You are not allowed to see this page."),
+        404 => ("Page not found", "There is no page at this address. Check the link, or go back home."),
+        405 => ("Method not allowed", "This address does not accept that kind of request."),
+        413 => ("Request too large", "What you sent is larger than this site accepts."),
+        415 => ("Unsupported form", "This address expects an HTML form."),
+        422 => ("Invalid input", "Some of what you entered is not valid."),
+        429 => ("Too many attempts", "Please wait a little before trying again."),
+        503 => {
+            ("Service unavailable", "The service is temporarily unavailable. Please try again in a moment.")
+        }
+        500..=599 => ("Something went wrong", "Something went wrong on our side. Please try again later."),
+        _ => ("Request refused", "The request could not be completed."),
+    }
+}
+
+fn is_rendered(res: &ServiceResponse<BoxBody>) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html") || ct.starts_with("application/json"))
+}
+
+/// JSON only for clients that accept JSON and not HTML (`Accept: application/json`).
+fn wants_json(headers: &actix_web::http::header::HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let accepts = |kind: &str| accept.split(',').any(|part| part.trim().starts_with(kind));
+    accepts("application/json") && !accepts("text/html") && !accepts("*/*")
+}

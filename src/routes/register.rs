@@ -1,0 +1,85 @@
+use actix_session::SessionExt as _;
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use crate::{
+    auth::{
+        MaybeUser,
+        accounts::{self, FieldErrors, RegisterError, Registration},
+        csrf,
+        password::{Password, PasswordHasher},
+        session::begin_login,
+    },
+    clock::Clock,
+    config::Settings,
+    error::AppError,
+    flash, routes, views,
+};
+
+/// Missing fields are empty, so they get a field message (422) rather than a 400.
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+pub async fn form(req: HttpRequest, user: MaybeUser) -> Result<HttpResponse, AppError> {
+    if user.0.is_some() {
+        return routes::see_other(&req, "dashboard");
+    }
+    render(&req, StatusCode::OK, "", "", &FieldErrors::new())
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    form: web::Form<RegisterForm>,
+    db: web::Data<DatabaseConnection>,
+    hasher: web::Data<PasswordHasher>,
+    clock: web::Data<Clock>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let registration = Registration {
+        username: form.username.clone(),
+        email: form.email.clone(),
+        password: Password::new(&form.password),
+        password_confirm: Password::new(&form.password_confirm),
+        role: accounts::ROLE_USER,
+    };
+    match accounts::register(&db, &hasher, &clock, settings.password_min_length, registration).await {
+        Ok(user) => {
+            begin_login(&req, user.id, false, &settings.trusted_proxies)?;
+            log::info!("user {} registered", user.id);
+            flash::send(&req, flash::Level::Success, format!("Welcome to Gatehouse, {}!", user.username));
+            routes::see_other(&req, "dashboard")
+        }
+        Err(RegisterError::Invalid(errors)) => {
+            render(&req, StatusCode::UNPROCESSABLE_ENTITY, &form.username, &form.email, &errors)
+        }
+        Err(RegisterError::Database(error)) => Err(error.into()),
+        Err(RegisterError::Hashing(error)) => Err(error.into()),
+    }
+}
+
+/// The form, with what the user typed kept (never the password) and one message per field.
+fn render(
+    req: &HttpRequest,
+    status: StatusCode,
+    username: &str,
+    email: &str,
+    errors: &FieldErrors,
+) -> Result<HttpResponse, AppError> {
+    csrf::ensure_token(&req.get_session())?;
+    let mut context = tera::Context::new();
+    context.insert("username", username);
+    context.insert("email", email);
+    context.insert("errors", errors);
+    views::render(req, status, "register.html", context)
+}

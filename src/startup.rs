@@ -1,0 +1,191 @@
+//! The app factory: the one place the `App` is wired. `serve` and every test build it through `app`.
+
+use std::time::Duration;
+
+use actix_identity::{IdentityMiddleware, config::LogoutBehavior};
+use actix_session::{
+    SessionMiddleware,
+    config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy},
+};
+use actix_web::{
+    App, HttpServer,
+    body::MessageBody,
+    cookie::{Key, SameSite},
+    dev::{ServiceFactory, ServiceRequest, ServiceResponse},
+    error::UrlencodedError,
+    middleware::from_fn,
+    web,
+};
+use anyhow::Context as _;
+use migration::{Migrator, MigratorTrait as _};
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth::{
+        csrf, current_user,
+        password::PasswordHasher,
+        session_store::{DbSessionStore, SessionPolicy},
+    },
+    clock::Clock,
+    config::Settings,
+    db,
+    error::AppError,
+    flash::{self, FlashConfig},
+    middleware::{error_pages, request_log, security_headers},
+    routes,
+    views::Templates,
+};
+
+/// The session cookie's name; over https it takes the `__Host-` prefix, which browsers only accept
+/// with `Secure`, `Path=/` and no `Domain`.
+pub fn session_cookie_name(settings: &Settings) -> &'static str {
+    if settings.is_https() { "__Host-gatehouse_session" } else { "gatehouse_session" }
+}
+
+/// Everything the app shares between workers. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Settings,
+    pub db: DatabaseConnection,
+    pub templates: Templates,
+    pub hasher: PasswordHasher,
+    pub clock: Clock,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, db: DatabaseConnection, clock: Clock) -> anyhow::Result<Self> {
+        Ok(Self {
+            settings,
+            db,
+            templates: Templates::load().context("loading templates")?,
+            hasher: PasswordHasher::default(),
+            clock,
+        })
+    }
+
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy::new(self.settings.session_idle_timeout, self.settings.session_max_age)
+    }
+}
+
+/// Builds the whole application. Middleware order, outermost first: request id and access log, error
+/// pages, security headers, session, identity, flash, user loader, CSRF, then the routes.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let settings = state.settings.clone();
+    let key = Key::from(settings.session_secret.as_bytes());
+    let store = DbSessionStore::new(state.db.clone(), state.clock.clone(), state.session_policy());
+    let session = SessionMiddleware::builder(store, key.clone())
+        .cookie_name(session_cookie_name(&settings).to_owned())
+        .cookie_secure(settings.is_https())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".to_owned())
+        .cookie_domain(None)
+        // The cookie holds only a random key, encrypted too so it is opaque even as a value.
+        .cookie_content_security(CookieContentSecurity::Private)
+        // A browser-session cookie; lifetimes are enforced by the store on the server.
+        .session_lifecycle(
+            BrowserSession::default()
+                .state_ttl(actix_web::cookie::time::Duration::seconds(
+                    i64::try_from(settings.session_max_age.as_secs()).unwrap_or(86_400),
+                ))
+                .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+        )
+        .build();
+    let identity = IdentityMiddleware::builder().logout_behavior(LogoutBehavior::PurgeSession).build();
+    let flash_config = FlashConfig { key, secure: settings.is_https() };
+    let form_limit = settings.form_limit_bytes;
+
+    App::new()
+        .app_data(web::Data::new(settings))
+        .app_data(web::Data::new(state.db))
+        .app_data(web::Data::new(state.templates))
+        .app_data(web::Data::new(state.hasher))
+        .app_data(web::Data::new(state.clock))
+        .app_data(web::Data::new(flash_config))
+        .app_data(web::FormConfig::default().limit(form_limit).error_handler(|error, _| match error {
+            UrlencodedError::Overflow { .. } => AppError::PayloadTooLarge.into(),
+            _ => AppError::BadRequest.into(),
+        }))
+        .app_data(web::QueryConfig::default().error_handler(|_, _| AppError::BadRequest.into()))
+        .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+        .configure(routes::configure)
+        .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }))
+        .wrap(from_fn(csrf::middleware))
+        .wrap(from_fn(current_user::middleware))
+        .wrap(from_fn(flash::middleware))
+        .wrap(identity)
+        .wrap(session)
+        .wrap(from_fn(security_headers::middleware))
+        .wrap(from_fn(error_pages::middleware))
+        .wrap(from_fn(request_log::middleware))
+}
+
+/// Connects and brings the schema up to date: what `serve`, `migrate` and the tests all do first.
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let db = db::connect(&settings.database_url)
+        .await
+        .with_context(|| format!("connecting to the database ({})", database_kind(&settings.database_url)))?;
+    Migrator::up(&db, None).await.context("applying migrations")?;
+    Ok(db)
+}
+
+/// `gatehouse serve`: migrate, then serve until stopped.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let db = connect_and_migrate(&settings).await?;
+    let state = AppState::new(settings.clone(), db, Clock::default())?;
+    spawn_session_purge(&state);
+    let server = HttpServer::new({
+        let state = state.clone();
+        move || app(state.clone())
+    })
+    .bind(&settings.bind_addr)
+    .with_context(|| format!("binding {}", settings.bind_addr))?;
+    log::info!(
+        "Gatehouse is serving on http://{} ({}): open {}/",
+        settings.bind_addr,
+        database_kind(&settings.database_url),
+        settings.public_origin
+    );
+    server.run().await.context("running the HTTP server")
+}
+
+/// Deletes expired session rows every few minutes, so abandoned sessions do not pile up.
+fn spawn_session_purge(state: &AppState) {
+    let db = state.db.clone();
+    let clock = state.clock.clone();
+    let policy = state.session_policy();
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(Duration::from_secs(600));
+        loop {
+            interval.tick().await;
+            let now = clock.now();
+            let idle_cutoff = now - chrono::Duration::from_std(policy.idle_timeout).unwrap_or_default();
+            match db::sessions::purge_expired(&db, now, idle_cutoff).await {
+                Ok(0) => {}
+                Ok(n) => log::info!("purged {n} expired sessions"),
+                Err(error) => log::warn!("could not purge expired sessions: {error}"),
+            }
+        }
+    });
+}
+
+fn database_kind(url: &str) -> &'static str {
+    if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else if url.starts_with("sqlite") {
+        "SQLite"
+    } else {
+        "unknown database"
+    }
+}
