@@ -18,7 +18,7 @@ use crate::{
     routes, views,
 };
 
-pub const INVALID_CREDENTIALS: &str = "Invalid username/email or password.";
+pub const INVALID_CREDENTIALS: &str = "Invalid username, email or password.";
 
 #[derive(Deserialize)]
 pub struct LoginQuery {

@@ -30,11 +30,15 @@ pub struct RegisterForm {
     password_confirm: String,
 }
 
-pub async fn form(req: HttpRequest, user: MaybeUser) -> Result<HttpResponse, AppError> {
+pub async fn form(
+    req: HttpRequest,
+    user: MaybeUser,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, AppError> {
     if user.0.is_some() {
         return routes::see_other(&req, "dashboard");
     }
-    render(&req, StatusCode::OK, "", "", &FieldErrors::new())
+    render(&req, &settings, StatusCode::OK, "", "", &FieldErrors::new())
 }
 
 pub async fn submit(
@@ -61,7 +65,7 @@ pub async fn submit(
             routes::see_other(&req, "dashboard")
         }
         Err(RegisterError::Invalid(errors)) => {
-            render(&req, StatusCode::UNPROCESSABLE_ENTITY, &form.username, &form.email, &errors)
+            render(&req, &settings, StatusCode::UNPROCESSABLE_ENTITY, &form.username, &form.email, &errors)
         }
         Err(RegisterError::Database(error)) => Err(error.into()),
         Err(RegisterError::Hashing(error)) => Err(error.into()),
@@ -71,6 +75,7 @@ pub async fn submit(
 /// The form, with what the user typed kept (never the password) and one message per field.
 fn render(
     req: &HttpRequest,
+    settings: &Settings,
     status: StatusCode,
     username: &str,
     email: &str,
@@ -81,5 +86,6 @@ fn render(
     context.insert("username", username);
     context.insert("email", email);
     context.insert("errors", errors);
+    context.insert("password_min_length", &settings.password_min_length);
     views::render(req, status, "register.html", context)
 }

@@ -1,0 +1,80 @@
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+};
+
+use crate::helpers::{PASSWORD, SECRET, TestApp, TestDb, assert_redirects_to};
+
+fn gatehouse() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    // A clean environment: no developer .env or secret file leaks in.
+    command.current_dir(std::env::temp_dir()).env_remove("DATABASE_URL").env_remove("SESSION_SECRET");
+    command.env_remove("APP_ENV").env("RUST_LOG", "warn");
+    command
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in
+        [vec!["--help"], vec!["serve", "--help"], vec!["migrate", "--help"], vec!["create-user", "--help"]]
+    {
+        let output = gatehouse().args(&args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("Usage"), "{args:?}: {text}");
+    }
+    let create = gatehouse().args(["create-user", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&create.stdout);
+    assert!(text.contains("--username") && text.contains("--email") && text.contains("--admin"));
+    assert!(!text.contains("--password"), "the password never comes from argv");
+}
+
+#[test]
+fn production_without_a_session_secret_refuses_to_start() {
+    let output = gatehouse().env("APP_ENV", "production").arg("migrate").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SESSION_SECRET is required"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn create_user_reads_the_password_from_stdin_and_the_account_can_log_in() {
+    let database = TestDb::create_shared().await;
+    let mut child = gatehouse()
+        .args(["create-user", "--username", "root", "--email", "Root@Example.com", "--admin"])
+        .env("DATABASE_URL", &database.url)
+        .env("SESSION_SECRET", SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("created user root") && stdout.contains("admin"), "{stdout}");
+
+    let app = TestApp::spawn_on(database, |_| {}).await;
+    let client = app.client();
+    assert_redirects_to(&client.log_in("root@example.com", PASSWORD).await, "/dashboard");
+    assert!(client.get("/dashboard").await.body.contains("Administrator"));
+}
+
+#[actix_web::test]
+async fn create_user_refuses_a_weak_password_with_the_reason() {
+    let database = TestDb::create_shared().await;
+    let mut child = gatehouse()
+        .args(["create-user", "--username", "weak", "--email", "weak@example.com"])
+        .env("DATABASE_URL", &database.url)
+        .env("SESSION_SECRET", SECRET)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "password").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Use at least 15 characters."), "{stderr}");
+}

@@ -1,0 +1,128 @@
+use actix_web::http::StatusCode;
+
+use crate::helpers::{PASSWORD, TestApp};
+
+/// Words that would reveal the stack to a visitor.
+const INTERNALS: &[&str] =
+    &["actix", "sqlx", "sea_orm", "SeaORM", "panicked", "SELECT", "stack backtrace", "tera"];
+
+#[track_caller]
+fn assert_no_internals(body: &str) {
+    for word in INTERNALS {
+        assert!(!body.contains(word), "error page reveals {word:?}: {body}");
+    }
+}
+
+#[actix_web::test]
+async fn an_unknown_path_is_a_404_page_in_the_apps_look() {
+    let app = TestApp::spawn().await;
+    let res = app.client().get("/no/such/page").await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert!(res.header("content-type").unwrap().starts_with("text/html"));
+    assert!(res.body.contains("Page not found"));
+    assert!(res.body.contains("href=\"/static/style.css\""), "the layout is used");
+    assert_no_internals(&res.body);
+}
+
+#[actix_web::test]
+async fn a_json_only_client_gets_a_json_error() {
+    let app = TestApp::spawn().await;
+    let res = app.client().get_with("/no/such/page", &[("Accept", "application/json")]).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_str(&res.body).unwrap();
+    assert_eq!(body["status"], 404);
+    assert_eq!(body["error"], "Page not found");
+}
+
+#[actix_web::test]
+async fn a_browser_accepting_html_and_json_gets_html() {
+    let app = TestApp::spawn().await;
+    let res =
+        app.client().get_with("/nope", &[("Accept", "text/html,application/json;q=0.9,*/*;q=0.8")]).await;
+    assert!(res.header("content-type").unwrap().starts_with("text/html"));
+}
+
+#[actix_web::test]
+async fn a_body_over_the_form_limit_is_a_413_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let token = client.csrf_token("/register").await;
+    let huge = "x".repeat(70 * 1024);
+    let res = client
+        .post_form(
+            "/register",
+            &[("username", "bob"), ("email", "bob@example.com"), ("password", &huge), ("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.body.contains("Request too large"));
+    assert_eq!(app.count_rows("users").await, 0);
+}
+
+#[actix_web::test]
+async fn a_body_that_is_not_a_form_is_a_400() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let token = client.csrf_token("/login").await;
+    let res = client
+        .post_raw(
+            "/login",
+            "application/json",
+            br#"{"login":"a","password":"b"}"#.to_vec(),
+            &[("Origin", crate::helpers::ORIGIN), ("X-CSRF-Token", &token)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.body.contains("Bad request"));
+    assert_no_internals(&res.body);
+}
+
+#[actix_web::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    for path in ["/", "/login", "/dashboard", "/healthz", "/nope", "/static/style.css"] {
+        let res = client.get(path).await;
+        let csp = res.header("content-security-policy").unwrap_or_else(|| panic!("no CSP on {path}"));
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(res.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(res.header("referrer-policy"), Some("same-origin"), "{path}");
+        assert!(res.header("x-request-id").is_some(), "{path}");
+    }
+}
+
+#[actix_web::test]
+async fn pages_with_account_data_are_not_cached_but_the_stylesheet_is() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    for path in ["/", "/dashboard", "/login"] {
+        assert_eq!(client.get(path).await.header("cache-control"), Some("no-store"), "{path}");
+    }
+    let css = client.get("/static/style.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.header("cache-control").unwrap().contains("max-age"));
+}
+
+#[actix_web::test]
+async fn the_landing_page_shows_log_in_or_the_users_name_and_dashboard() {
+    let app = TestApp::spawn().await;
+    let anonymous = app.client().get("/").await;
+    assert!(anonymous.body.contains("href=\"/login\"") && anonymous.body.contains("href=\"/register\""));
+    assert!(!anonymous.body.contains("href=\"/dashboard\""));
+
+    let client = app.client();
+    client.register("alice", "alice@example.com", PASSWORD).await;
+    let home = client.get("/").await;
+    assert!(home.body.contains("alice") && home.body.contains("href=\"/dashboard\""));
+    assert!(!home.body.contains("href=\"/register\""));
+}
+
+#[actix_web::test]
+async fn an_anonymous_landing_page_view_creates_no_session() {
+    let app = TestApp::spawn().await;
+    let res = app.client().get("/").await;
+    assert!(res.set_cookie("gatehouse_session").is_none());
+    assert_eq!(app.count_rows("sessions").await, 0);
+}

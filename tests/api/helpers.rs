@@ -1,0 +1,408 @@
+//! The test harness: `TestApp::spawn()` builds the real app factory on a fresh database (in-memory
+//! SQLite, or a new Postgres database when `TEST_DATABASE_URL` is set) and `TestClient` is a browser
+//! with its own cookie jar that does not follow redirects.
+
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    rc::Rc,
+    sync::{
+        Arc, Once,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use actix_web::{
+    body::{BoxBody, MessageBody as _},
+    cookie::Cookie,
+    dev::{Service, ServiceResponse},
+    http::{Method, StatusCode, header::HeaderMap},
+    test::{self, TestRequest},
+};
+use gatehouse::{
+    clock::Clock,
+    config::Settings,
+    startup::{self, AppState},
+};
+use migration::{Migrator, MigratorTrait as _};
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
+
+pub const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
+pub const ORIGIN: &str = "http://localhost:8080";
+pub const PASSWORD: &str = "a long and unusual passphrase";
+
+static LOGGING: Once = Once::new();
+
+type CallFuture = Pin<Box<dyn Future<Output = TestResponse>>>;
+
+/// A running app on its own database.
+#[derive(Clone)]
+pub struct TestApp {
+    call: Rc<dyn Fn(actix_http::Request) -> CallFuture>,
+    pub db: DatabaseConnection,
+    pub clock: Clock,
+    pub settings: Settings,
+    /// SQL statements executed since the counter was last reset.
+    pub statements: Arc<StatementLog>,
+    _database: Rc<TestDb>,
+}
+
+#[derive(Default)]
+pub struct StatementLog {
+    count: AtomicUsize,
+    writes: AtomicUsize,
+    sql: std::sync::Mutex<Vec<String>>,
+}
+
+impl StatementLog {
+    pub fn reset(&self) {
+        self.count.store(0, Ordering::SeqCst);
+        self.writes.store(0, Ordering::SeqCst);
+        self.sql.lock().unwrap().clear();
+    }
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+    pub fn sql(&self) -> Vec<String> {
+        self.sql.lock().unwrap().clone()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with settings changed by `customise` (e.g. an https `PUBLIC_URL`).
+    pub async fn spawn_with(customise: impl FnOnce(&mut HashMap<&'static str, String>)) -> Self {
+        let database = TestDb::create().await;
+        Self::spawn_on(database, customise).await
+    }
+
+    pub async fn spawn_on(
+        database: TestDb,
+        customise: impl FnOnce(&mut HashMap<&'static str, String>),
+    ) -> Self {
+        LOGGING.call_once(|| {
+            // `RUST_LOG=debug cargo test` shows the app's log for a failing test.
+            let _ = env_logger::builder().is_test(true).try_init();
+        });
+        let mut vars: HashMap<&'static str, String> = HashMap::from([
+            ("SESSION_SECRET", SECRET.to_owned()),
+            ("DATABASE_URL", database.url.clone()),
+            ("PUBLIC_URL", ORIGIN.to_owned()),
+        ]);
+        customise(&mut vars);
+        let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings");
+
+        let statements = Arc::new(StatementLog::default());
+        let mut db = gatehouse::db::connect(&database.url).await.expect("connect to the test database");
+        let log = statements.clone();
+        db.set_metric_callback(move |info| {
+            let sql = info.statement.sql.trim_start().to_ascii_uppercase();
+            log.count.fetch_add(1, Ordering::SeqCst);
+            if !sql.starts_with("SELECT") {
+                log.writes.fetch_add(1, Ordering::SeqCst);
+            }
+            log.sql.lock().unwrap().push(info.statement.sql.clone());
+        });
+        Migrator::up(&db, None).await.expect("migrate the test database");
+
+        let clock = Clock::default();
+        let state = AppState::new(settings.clone(), db.clone(), clock.clone()).expect("app state");
+        let service = Rc::new(test::init_service(startup::app(state)).await);
+        let call = Rc::new(move |request: actix_http::Request| -> CallFuture {
+            let service = service.clone();
+            Box::pin(async move {
+                match service.call(request).await {
+                    Ok(res) => TestResponse::read(res.map_into_boxed_body()).await,
+                    // What the HTTP dispatcher does with an error no middleware turned into a response.
+                    Err(error) => TestResponse::from_error(error).await,
+                }
+            })
+        });
+        Self { call, db, clock, settings, statements, _database: Rc::new(database) }
+    }
+
+    pub fn client(&self) -> TestClient {
+        TestClient { app: self.clone(), cookies: RefCell::new(HashMap::new()) }
+    }
+
+    /// A client that has registered `username` (with `PASSWORD`) and is logged in.
+    pub async fn logged_in_client(&self, username: &str) -> TestClient {
+        let client = self.client();
+        let res = client.register(username, &format!("{username}@example.com"), PASSWORD).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "registration failed: {}", res.body);
+        client
+    }
+
+    pub async fn user_id(&self, username: &str) -> i64 {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::users::Entity::find()
+            .filter(entity::users::Column::UsernameKey.eq(username.to_ascii_lowercase()))
+            .one(&self.db)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no user {username}"))
+            .id
+    }
+
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(backend, format!("SELECT COUNT(*) AS n FROM {table}")))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}
+
+/// One browser: a cookie jar, no redirect following.
+pub struct TestClient {
+    pub app: TestApp,
+    cookies: RefCell<HashMap<String, String>>,
+}
+
+impl TestClient {
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.borrow().get(name).cloned()
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies.borrow_mut().insert(name.to_owned(), value.to_owned());
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        self.cookie(startup::session_cookie_name(&self.app.settings))
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> TestResponse {
+        let mut request = self.request(Method::GET, path);
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        self.send(request).await
+    }
+
+    /// Posts a form exactly as given (no token added), from our own origin.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        self.post_form_with(path, fields, &[("Origin", ORIGIN)]).await
+    }
+
+    pub async fn post_form_with(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes(), headers).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut request =
+            self.request(Method::POST, path).insert_header(("Content-Type", content_type)).set_payload(body);
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        self.send(request).await
+    }
+
+    /// Opens `page`, takes the CSRF token from its form, and posts `fields` with it to `action`.
+    pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let token = self.csrf_token(page).await;
+        let mut with_token = fields.to_vec();
+        with_token.push(("csrf_token", &token));
+        self.post_form(action, &with_token).await
+    }
+
+    pub async fn csrf_token(&self, page: &str) -> String {
+        let res = self.get(page).await;
+        res.csrf_token().unwrap_or_else(|| panic!("no csrf_token on {page} ({}): {}", res.status, res.body))
+    }
+
+    pub async fn register(&self, username: &str, email: &str, password: &str) -> TestResponse {
+        self.submit(
+            "/register",
+            "/register",
+            &[
+                ("username", username),
+                ("email", email),
+                ("password", password),
+                ("password_confirm", password),
+            ],
+        )
+        .await
+    }
+
+    pub async fn log_in(&self, login: &str, password: &str) -> TestResponse {
+        self.submit("/login", "/login", &[("login", login), ("password", password)]).await
+    }
+
+    pub async fn log_out(&self) -> TestResponse {
+        self.submit("/", "/logout", &[]).await
+    }
+
+    fn request(&self, method: Method, path: &str) -> TestRequest {
+        let mut request = TestRequest::default()
+            .method(method)
+            .uri(path)
+            .peer_addr("203.0.113.7:51000".parse().unwrap())
+            .insert_header(("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"));
+        for (name, value) in self.cookies.borrow().iter() {
+            request = request.cookie(Cookie::new(name.clone(), value.clone()));
+        }
+        request
+    }
+
+    async fn send(&self, request: TestRequest) -> TestResponse {
+        let res = (self.app.call)(request.to_request()).await;
+        let mut jar = self.cookies.borrow_mut();
+        for cookie in &res.set_cookies {
+            let removed = cookie.max_age().is_some_and(|age| age.is_zero() || age.is_negative())
+                || cookie.value().is_empty();
+            if removed {
+                jar.remove(cookie.name());
+            } else {
+                jar.insert(cookie.name().to_owned(), cookie.value().to_owned());
+            }
+        }
+        res
+    }
+}
+
+/// What came back, read in full.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub set_cookies: Vec<Cookie<'static>>,
+    pub body: String,
+}
+
+impl TestResponse {
+    async fn read(res: ServiceResponse<BoxBody>) -> Self {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let set_cookies = res.response().cookies().map(|c| c.into_owned()).collect();
+        let body = res.into_body().try_into_bytes().unwrap_or_default();
+        Self { status, headers, set_cookies, body: String::from_utf8_lossy(&body).into_owned() }
+    }
+
+    async fn from_error(error: actix_web::Error) -> Self {
+        let res = error.as_response_error().error_response();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let set_cookies = res.cookies().map(|c| c.into_owned()).collect();
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap_or_default();
+        Self { status, headers, set_cookies, body: String::from_utf8_lossy(&body).into_owned() }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn location(&self) -> &str {
+        self.header("location").unwrap_or_else(|| panic!("no Location on a {} response", self.status))
+    }
+
+    pub fn set_cookie(&self, name: &str) -> Option<&Cookie<'static>> {
+        self.set_cookies.iter().find(|c| c.name() == name)
+    }
+
+    /// The value of the first `name="csrf_token"` hidden input.
+    pub fn csrf_token(&self) -> Option<String> {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = self.body.find(marker)? + marker.len();
+        let end = self.body[start..].find('"')? + start;
+        Some(self.body[start..end].to_owned()).filter(|t| !t.is_empty())
+    }
+}
+
+#[track_caller]
+pub fn assert_redirects_to(res: &TestResponse, location: &str) {
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "expected a 303, got {}: {}", res.status, res.body);
+    assert_eq!(res.location(), location);
+}
+
+/// A database of its own for one test: in-memory SQLite, or a new Postgres database (dropped when the
+/// test ends, pass or fail) when `TEST_DATABASE_URL` points at a Postgres server.
+pub struct TestDb {
+    pub url: String,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin_url) if admin_url.starts_with("postgres") => Self::create_postgres(admin_url).await,
+            _ => Self { url: "sqlite::memory:".to_owned(), postgres: None },
+        }
+    }
+
+    /// A database another process can open too (SQLite in a temporary file, or Postgres).
+    pub async fn create_shared() -> Self {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin_url) if admin_url.starts_with("postgres") => Self::create_postgres(admin_url).await,
+            _ => {
+                let path = std::env::temp_dir().join(format!("gatehouse-test-{}.db", uuid::Uuid::new_v4()));
+                Self { url: format!("sqlite://{}?mode=rwc", path.display()), postgres: None }
+            }
+        }
+    }
+
+    async fn create_postgres(admin_url: String) -> Self {
+        let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!("TEST_DATABASE_URL is set but Postgres is not reachable at {admin_url}: {e}")
+        });
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+        admin.close().await.ok();
+        let url = match admin_url.rsplit_once('/') {
+            Some((server, _)) if server.contains("://") && server.len() > server.find("://").unwrap() + 3 => {
+                format!("{server}/{name}")
+            }
+            _ => format!("{admin_url}/{name}"),
+        };
+        Self { url, postgres: Some((admin_url, name)) }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.postgres.take() {
+            // Drop runs outside any async context: a short-lived runtime on its own thread does the work.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(async {
+                    if let Ok(admin) = sea_orm::Database::connect(&admin_url).await {
+                        let _ = admin
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .await;
+                        let _ = admin.close().await;
+                    }
+                });
+            })
+            .join();
+        } else if let Some(path) = self.url.strip_prefix("sqlite://").and_then(|p| p.split('?').next()) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

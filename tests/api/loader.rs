@@ -1,0 +1,121 @@
+use actix_web::http::StatusCode;
+
+use crate::helpers::{TestApp, assert_redirects_to};
+
+#[actix_web::test]
+async fn a_deleted_user_is_logged_out_not_shown_a_404() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    let id = app.user_id("alice").await;
+    // Deleted behind the app's back: the session row goes with it (cascade), as it would on any instance.
+    gatehouse::db::users::delete(&app.db, id).await.unwrap();
+
+    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+    let home = client.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("href=\"/login\""));
+}
+
+#[actix_web::test]
+async fn a_session_naming_a_missing_user_is_logged_out_and_its_row_deleted() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    let id = app.user_id("alice").await;
+    // A session whose user vanished without the cascade (e.g. restored from an older backup).
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = app.db.get_database_backend();
+    let fake_id = id + 1000;
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            app.db
+                .execute_unprepared("ALTER TABLE sessions DROP CONSTRAINT fk_sessions_user_id")
+                .await
+                .unwrap();
+            format!(
+                "UPDATE sessions SET state = REPLACE(state, '\\\"{id}\\\"', '\\\"{fake_id}\\\"'), user_id = NULL"
+            )
+        }
+        _ => {
+            app.db.execute_unprepared("PRAGMA foreign_keys = OFF").await.unwrap();
+            format!(
+                "UPDATE sessions SET state = REPLACE(state, '\\\"{id}\\\"', '\\\"{fake_id}\\\"'), user_id = NULL"
+            )
+        }
+    };
+    app.db.execute_raw(Statement::from_string(backend, sql)).await.unwrap();
+
+    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+    assert_eq!(app.count_rows("sessions").await, 0, "the logged-out session was purged");
+}
+
+#[actix_web::test]
+async fn a_deactivated_user_is_logged_out_on_the_very_next_request() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    assert_eq!(client.get("/dashboard").await.status, StatusCode::OK);
+    let id = app.user_id("alice").await;
+
+    gatehouse::db::users::set_active(&app.db, id, false, app.clock.now()).await.unwrap();
+
+    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+    gatehouse::db::users::set_active(&app.db, id, true, app.clock.now()).await.unwrap();
+    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+}
+
+#[actix_web::test]
+async fn a_database_outage_is_a_503_page_with_a_request_id_never_a_logout() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+
+    app.db.close_by_ref().await.unwrap();
+
+    let health = client.get("/healthz").await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    for path in ["/dashboard", "/"] {
+        let res = client.get(path).await;
+        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {}", res.body);
+        assert!(res.header("content-type").unwrap().starts_with("text/html"), "{path}");
+        assert!(res.body.contains("temporarily unavailable"), "{path}");
+        let request_id = res.header("x-request-id").map(str::to_owned);
+        if let Some(id) = request_id {
+            assert!(res.body.contains(&id), "{path}: the page shows the logged request id");
+        } else {
+            assert!(res.body.contains("Reference:"), "{path}: the page shows a request id");
+        }
+        for internal in ["sqlx", "sea_orm", "PoolClosed", "session store"] {
+            assert!(!res.body.contains(internal), "{path} reveals {internal}");
+        }
+    }
+    assert!(client.session_cookie().is_some(), "the outage did not log the user out");
+}
+
+#[actix_web::test]
+async fn the_healthz_answers_ok_after_a_database_round_trip() {
+    let app = TestApp::spawn().await;
+    app.statements.reset();
+    let res = app.client().get("/healthz").await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body, "ok");
+}
+
+#[actix_web::test]
+async fn an_authenticated_page_view_runs_at_most_two_reads_and_no_write() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    client.get("/dashboard").await;
+
+    app.statements.reset();
+    let res = client.get("/dashboard").await;
+
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(app.statements.count() <= 2, "{:#?}", app.statements.sql());
+    assert_eq!(app.statements.writes(), 0, "{:#?}", app.statements.sql());
+}
+
+#[actix_web::test]
+async fn an_anonymous_page_view_runs_no_query() {
+    let app = TestApp::spawn().await;
+    app.statements.reset();
+    app.client().get("/").await;
+    assert_eq!(app.statements.count(), 0, "{:#?}", app.statements.sql());
+}

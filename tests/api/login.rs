@@ -1,0 +1,206 @@
+use actix_web::http::StatusCode;
+
+use crate::helpers::{PASSWORD, TestApp, assert_redirects_to};
+
+const GENERIC_FAILURE: &str = "Invalid username, email or password.";
+
+async fn app_with_alice() -> TestApp {
+    let app = TestApp::spawn().await;
+    app.logged_in_client("alice").await;
+    app
+}
+
+#[actix_web::test]
+async fn logging_in_with_the_username_lands_on_the_dashboard() {
+    let app = app_with_alice().await;
+    let client = app.client();
+    assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
+    let page = client.get("/dashboard").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Welcome, alice"));
+}
+
+#[actix_web::test]
+async fn logging_in_with_the_email_in_any_case_works() {
+    let app = app_with_alice().await;
+    let client = app.client();
+    assert_redirects_to(&client.log_in("  ALICE@example.COM ", PASSWORD).await, "/dashboard");
+    assert!(client.get("/dashboard").await.body.contains("Welcome, alice"));
+}
+
+#[actix_web::test]
+async fn logging_in_with_the_username_in_another_case_works() {
+    let app = app_with_alice().await;
+    assert_redirects_to(&app.client().log_in("ALIce", PASSWORD).await, "/dashboard");
+}
+
+#[actix_web::test]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_generic_422() {
+    let app = app_with_alice().await;
+    let wrong_password = app.client().log_in("alice", "not the right passphrase").await;
+    let unknown_user = app.client().log_in("nobody", "not the right passphrase").await;
+
+    for res in [&wrong_password, &unknown_user] {
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(res.body.contains(GENERIC_FAILURE), "{}", res.body);
+        assert!(!res.body.contains("not the right passphrase"), "the password is never echoed");
+    }
+    let strip = |body: &str| body.replace("nobody", "alice");
+    let without_tokens = |body: String| {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = body.find(marker).unwrap() + marker.len();
+        format!("{}{}", &body[..start], &body[start + 64..])
+    };
+    assert_eq!(
+        without_tokens(strip(&unknown_user.body)),
+        without_tokens(wrong_password.body.clone()),
+        "the two failures render the same page"
+    );
+}
+
+#[actix_web::test]
+async fn a_failed_login_keeps_what_was_typed_in_the_login_field() {
+    let app = app_with_alice().await;
+    let res = app.client().log_in("alice@example.com", "wrong wrong wrong wrong").await;
+    assert!(res.body.contains("value=\"alice@example.com\""));
+}
+
+#[actix_web::test]
+async fn empty_fields_are_a_422_with_a_message_each() {
+    let app = TestApp::spawn().await;
+    let res = app.client().log_in("", "").await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("Enter your username or email."));
+    assert!(res.body.contains("Enter your password."));
+}
+
+#[actix_web::test]
+async fn a_deactivated_user_cannot_log_in_and_gets_the_generic_message() {
+    let app = app_with_alice().await;
+    let id = app.user_id("alice").await;
+    gatehouse::db::users::set_active(&app.db, id, false, app.clock.now()).await.unwrap();
+    let res = app.client().log_in("alice", PASSWORD).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains(GENERIC_FAILURE));
+}
+
+#[actix_web::test]
+async fn logging_in_issues_a_new_session_key_and_a_new_csrf_token() {
+    let app = app_with_alice().await;
+    let client = app.client();
+    let token_before = client.csrf_token("/login").await;
+    let cookie_before = client.session_cookie().expect("the login form starts a session for its token");
+
+    assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
+
+    let cookie_after = client.session_cookie().expect("logged-in session cookie");
+    assert_ne!(cookie_before, cookie_after, "no session fixation");
+    let token_after = client.get("/dashboard").await.csrf_token().expect("token on the dashboard");
+    assert_ne!(token_before, token_after, "the CSRF token is rotated at login");
+
+    // The pre-login cookie is now worthless: it names no session.
+    let attacker = app.client();
+    attacker.set_cookie("gatehouse_session", &cookie_before);
+    assert_redirects_to(&attacker.get("/dashboard").await, "/login?next=/dashboard");
+}
+
+#[actix_web::test]
+async fn an_anonymous_visitor_is_sent_to_login_with_next_and_a_flash() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+
+    let res = client.get("/dashboard?tab=a%20b&x=1").await;
+
+    assert_redirects_to(&res, "/login?next=/dashboard%3Ftab%3Da%2520b%26x%3D1");
+    let login = client.get(res.location()).await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.body.contains("Please log in to access this page."));
+    assert!(
+        login.body.contains("name=\"next\" value=\"&#x2F;dashboard?tab=a%20b&amp;x=1\""),
+        "{}",
+        login.body
+    );
+    let again = client.get("/login").await;
+    assert!(!again.body.contains("Please log in to access this page."), "a flash is shown once");
+}
+
+#[actix_web::test]
+async fn after_login_the_user_lands_on_next() {
+    let app = app_with_alice().await;
+    let client = app.client();
+    let redirect = client.get("/dashboard?from=mail").await;
+    let login_page = redirect.location().to_owned();
+
+    let token = client.csrf_token(&login_page).await;
+    let res = client
+        .post_form(
+            "/login",
+            &[
+                ("login", "alice"),
+                ("password", PASSWORD),
+                ("next", "/dashboard?from=mail"),
+                ("csrf_token", &token),
+            ],
+        )
+        .await;
+
+    assert_redirects_to(&res, "/dashboard?from=mail");
+}
+
+#[actix_web::test]
+async fn unsafe_next_values_land_on_the_dashboard_instead() {
+    let app = app_with_alice().await;
+    for next in [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/%2F%2Fevil.example",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+        "dashboard",
+    ] {
+        let client = app.client();
+        let token = client.csrf_token("/login").await;
+        let res = client
+            .post_form(
+                "/login",
+                &[("login", "alice"), ("password", PASSWORD), ("next", next), ("csrf_token", &token)],
+            )
+            .await;
+        assert_redirects_to(&res, "/dashboard");
+    }
+}
+
+#[actix_web::test]
+async fn an_unsafe_next_in_the_query_is_not_put_in_the_form() {
+    let app = TestApp::spawn().await;
+    let page = app.client().get("/login?next=https%3A%2F%2Fevil.example").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("name=\"next\" value=\"\""));
+    assert!(!page.body.contains("evil.example"));
+}
+
+#[actix_web::test]
+async fn a_logged_in_user_opening_login_is_sent_to_the_dashboard() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    assert_redirects_to(&client.get("/login").await, "/dashboard");
+}
+
+#[actix_web::test]
+async fn the_login_form_has_labels_and_autocomplete_for_password_managers() {
+    let app = TestApp::spawn().await;
+    let page = app.client().get("/login?next=/dashboard").await;
+    for needle in [
+        "autocomplete=\"username\"",
+        "autocomplete=\"current-password\"",
+        "<label for=\"login\">",
+        "<label for=\"password\">",
+        "<label for=\"remember\">",
+        "name=\"remember\" type=\"checkbox\"",
+        "name=\"next\" value=\"&#x2F;dashboard\"",
+    ] {
+        assert!(page.body.contains(needle), "missing {needle}");
+    }
+}

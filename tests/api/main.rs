@@ -1,0 +1,14 @@
+//! Integration tests: the real app factory, a real database per test.
+//! `cargo test` uses in-memory SQLite; `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
+//! cargo test` runs the same tests each on a fresh Postgres database.
+
+mod cli;
+mod csrf;
+mod errors;
+mod helpers;
+mod loader;
+mod login;
+mod logout;
+mod register;
+mod routes;
+mod sessions;

@@ -1,0 +1,106 @@
+use actix_web::{cookie::SameSite, http::StatusCode};
+
+use crate::helpers::{PASSWORD, TestApp, assert_redirects_to};
+
+#[actix_web::test]
+async fn the_session_cookie_is_opaque_http_only_lax_and_host_wide_over_http() {
+    let app = TestApp::spawn().await;
+    app.logged_in_client("alice").await;
+    let res = app.client().log_in("alice", PASSWORD).await;
+
+    let cookie = res.set_cookie("gatehouse_session").expect("a session cookie at login");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.same_site(), Some(SameSite::Lax));
+    assert_eq!(cookie.path(), Some("/"));
+    assert_eq!(cookie.domain(), None);
+    assert_ne!(cookie.secure(), Some(true), "plain http would drop a Secure cookie");
+    assert_eq!(cookie.max_age(), None, "a browser-session cookie without remember-me");
+    // Encrypted random key: nothing readable, and no structure that could carry the user id.
+    assert!(cookie.value().len() >= 40);
+    for secret in ["alice", "example.com", "user_id", "identity", "{", ":"] {
+        assert!(!cookie.value().contains(secret), "the cookie must not reveal {secret}");
+    }
+}
+
+#[actix_web::test]
+async fn over_https_the_cookie_is_secure_and_host_prefixed() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("PUBLIC_URL", "https://localhost:8080".to_owned());
+    })
+    .await;
+    let client = app.client();
+    let token = client.csrf_token("/register").await;
+    let res = client
+        .post_form_with(
+            "/register",
+            &[
+                ("username", "alice"),
+                ("email", "alice@example.com"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+                ("csrf_token", &token),
+            ],
+            &[("Origin", "https://localhost:8080")],
+        )
+        .await;
+    assert_redirects_to(&res, "/dashboard");
+    let cookie = res.set_cookie("__Host-gatehouse_session").expect("__Host- prefixed cookie");
+    assert_eq!(cookie.secure(), Some(true));
+    assert_eq!(cookie.path(), Some("/"));
+    assert_eq!(cookie.domain(), None);
+    assert!(res.header("strict-transport-security").is_some());
+}
+
+#[actix_web::test]
+async fn the_sessions_table_stores_only_a_hash_of_the_cookie_key() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    let id = app.user_id("alice").await;
+    let rows = gatehouse::db::sessions::list_for_user(&app.db, id).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.key_hash.len(), 64);
+    assert!(!client.session_cookie().unwrap().contains(&row.key_hash));
+    assert_eq!(row.ip.as_deref(), Some("203.0.113.7"));
+    assert!(row.user_agent.as_deref().unwrap().contains("Firefox"));
+}
+
+#[actix_web::test]
+async fn a_session_idle_longer_than_the_timeout_is_anonymous_and_its_row_removed() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("SESSION_IDLE_TIMEOUT", "30m".to_owned());
+    })
+    .await;
+    let client = app.logged_in_client("alice").await;
+    app.clock.advance(std::time::Duration::from_secs(29 * 60));
+    assert_eq!(client.get("/dashboard").await.status, StatusCode::OK, "still within the idle timeout");
+
+    app.clock.advance(std::time::Duration::from_secs(31 * 60));
+
+    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+    let id = app.user_id("alice").await;
+    assert!(gatehouse::db::sessions::list_for_user(&app.db, id).await.unwrap().is_empty());
+}
+
+#[actix_web::test]
+async fn a_session_older_than_the_max_age_is_anonymous_even_if_used() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("SESSION_MAX_AGE", "2h".to_owned());
+    })
+    .await;
+    let client = app.logged_in_client("alice").await;
+    for _ in 0..3 {
+        app.clock.advance(std::time::Duration::from_secs(50 * 60));
+        client.get("/").await;
+    }
+    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+}
+
+#[actix_web::test]
+async fn a_cookie_with_a_forged_value_is_ignored_not_an_error() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    client.set_cookie("gatehouse_session", "forged-value-that-is-not-encrypted");
+    let res = client.get("/dashboard").await;
+    assert_redirects_to(&res, "/login?next=/dashboard");
+}
