@@ -126,3 +126,30 @@ async fn an_anonymous_landing_page_view_creates_no_session() {
     assert!(res.set_cookie("gatehouse_session").is_none());
     assert_eq!(app.count_rows("sessions").await, 0);
 }
+
+#[actix_web::test]
+async fn a_server_fault_is_a_500_page_with_the_logged_request_id_and_no_internals() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    // A fault that is not an outage: the users table is gone, so the loader's query fails.
+    use sea_orm::ConnectionTrait;
+    let drop = match app.db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => "DROP TABLE users CASCADE",
+        _ => "DROP TABLE users",
+    };
+    app.db.execute_unprepared(drop).await.unwrap();
+
+    let res = client.get("/dashboard").await;
+
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.body.contains("Something went wrong"));
+    let id = res.header("x-request-id").expect("request id header").to_owned();
+    assert!(res.body.contains(&id), "the page shows the request id of the log line");
+    assert_no_internals(&res.body);
+    assert!(!res.body.contains("users"), "no table names");
+
+    let json = client.get_with("/dashboard", &[("Accept", "application/json")]).await;
+    assert_eq!(json.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let body: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(body["request_id"], json.header("x-request-id").unwrap());
+}
