@@ -11,9 +11,8 @@ fn main() {
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let hash = runtime
-        .block_on(PasswordHasher::new(1).hash(Password::new("a benchmark passphrase")))
-        .expect("hash");
+    let hash =
+        runtime.block_on(PasswordHasher::new(1).hash(Password::new("a benchmark passphrase"))).expect("hash");
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
@@ -21,7 +20,8 @@ fn main() {
         .map(|_| {
             let hash = hash.clone();
             std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let runtime =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 let hasher = PasswordHasher::new(1);
                 let mut done = 0u64;
                 while Instant::now() < deadline {
@@ -37,5 +37,8 @@ fn main() {
         .collect();
     let total: u64 = workers.into_iter().map(|w| w.join().expect("worker")).sum();
     let elapsed = started.elapsed().as_secs_f64();
-    println!("threads={threads} verifications={total} seconds={elapsed:.2} per_second={:.1}", total as f64 / elapsed);
+    println!(
+        "threads={threads} verifications={total} seconds={elapsed:.2} per_second={:.1}",
+        total as f64 / elapsed
+    );
 }

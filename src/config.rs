@@ -11,6 +11,8 @@ pub struct Settings {
     pub public_origin: String,
     pub session_secret: SessionSecret,
     pub smtp_url: Option<String>,
+    /// The `From:` of every email.
+    pub mail_from: String,
     pub password_min_length: usize,
     pub session_idle_timeout: Duration,
     pub session_max_age: Duration,
@@ -34,6 +36,7 @@ impl fmt::Debug for Settings {
             .field("public_origin", &self.public_origin)
             .field("session_secret", &self.session_secret)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url_password))
+            .field("mail_from", &self.mail_from)
             .field("password_min_length", &self.password_min_length)
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("session_max_age", &self.session_max_age)
@@ -171,6 +174,7 @@ impl Settings {
             public_origin,
             session_secret,
             smtp_url: get("SMTP_URL"),
+            mail_from: get("MAIL_FROM").unwrap_or_else(|| "Gatehouse <no-reply@localhost>".to_owned()),
             password_min_length,
             session_idle_timeout: duration(&get, "SESSION_IDLE_TIMEOUT", "12h")?,
             session_max_age: duration(&get, "SESSION_MAX_AGE", "24h")?,

@@ -24,6 +24,7 @@ use crate::{
     auth::{
         csrf, current_user,
         password::PasswordHasher,
+        remember,
         session_store::{DbSessionStore, SessionPolicy},
     },
     clock::Clock,
@@ -31,6 +32,7 @@ use crate::{
     db,
     error::AppError,
     flash::{self, FlashConfig},
+    mail::Mailer,
     middleware::{error_pages, request_log, security_headers},
     routes,
     views::Templates,
@@ -50,15 +52,18 @@ pub struct AppState {
     pub templates: Templates,
     pub hasher: PasswordHasher,
     pub clock: Clock,
+    pub mailer: Mailer,
 }
 
 impl AppState {
     pub fn new(settings: Settings, db: DatabaseConnection, clock: Clock) -> anyhow::Result<Self> {
         Ok(Self {
-            settings,
             db,
             templates: Templates::load().context("loading templates")?,
             hasher: PasswordHasher::default(),
+            mailer: Mailer::new(settings.smtp_url.as_deref(), &settings.mail_from)
+                .context("configuring email")?,
+            settings,
             clock,
         })
     }
@@ -69,7 +74,8 @@ impl AppState {
 }
 
 /// Builds the whole application. Middleware order, outermost first: request id and access log, error
-/// pages, security headers, session, identity, flash, user loader, CSRF, then the routes.
+/// pages, security headers, remember-me cookie lifetime, session, identity, flash, user loader, CSRF,
+/// then the routes.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -107,6 +113,7 @@ pub fn app(
     let form_limit = settings.form_limit_bytes;
 
     App::new()
+        .app_data(web::Data::new(state.clone()))
         .app_data(web::Data::new(settings))
         .app_data(web::Data::new(state.db))
         .app_data(web::Data::new(state.templates))
@@ -124,8 +131,10 @@ pub fn app(
         .wrap(from_fn(csrf::middleware))
         .wrap(from_fn(current_user::middleware))
         .wrap(from_fn(flash::middleware))
+        .wrap(from_fn(remember::mark))
         .wrap(identity)
         .wrap(session)
+        .wrap(from_fn(remember::extend_cookie))
         .wrap(from_fn(security_headers::middleware))
         .wrap(from_fn(error_pages::middleware))
         .wrap(from_fn(request_log::middleware))

@@ -21,8 +21,18 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("../templates/login.html")),
     ("register.html", include_str!("../templates/register.html")),
     ("dashboard.html", include_str!("../templates/dashboard.html")),
+    ("account.html", include_str!("../templates/account.html")),
+    ("sessions.html", include_str!("../templates/sessions.html")),
+    ("password_reset_request.html", include_str!("../templates/password_reset_request.html")),
+    ("password_reset_form.html", include_str!("../templates/password_reset_form.html")),
+    ("password_reset_invalid.html", include_str!("../templates/password_reset_invalid.html")),
+    ("emails/password_reset.txt", include_str!("../templates/emails/password_reset.txt")),
+    ("emails/password_reset.html", include_str!("../templates/emails/password_reset.html")),
+    ("emails/email_changed.txt", include_str!("../templates/emails/email_changed.txt")),
+    ("emails/email_changed.html", include_str!("../templates/emails/email_changed.html")),
     ("errors/error.html", include_str!("../templates/errors/error.html")),
     ("macros/forms.html", include_str!("../templates/macros/forms.html")),
+    ("macros/sessions.html", include_str!("../templates/macros/sessions.html")),
 ];
 
 impl Templates {
@@ -85,4 +95,130 @@ pub fn render(
     full.extend(context);
     let body = templates.render(template, &full)?;
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+}
+
+/// One row of the sessions list.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub created: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub device: String,
+    pub remembered: bool,
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn new(
+        row: &crate::db::sessions::SessionRow,
+        current_id: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self {
+            id: row.public_id.clone(),
+            created: row.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            last_seen: relative_time(row.last_seen_at, now),
+            ip: row.ip.clone().unwrap_or_else(|| "unknown".to_owned()),
+            device: describe_device(row.user_agent.as_deref()),
+            remembered: row.remember,
+            current: current_id == Some(row.public_id.as_str()),
+        }
+    }
+}
+
+/// One row of the recent security events.
+#[derive(Clone, Debug, Serialize)]
+pub struct EventView {
+    pub what: &'static str,
+    pub when: String,
+    pub ip: String,
+    pub device: String,
+}
+
+impl EventView {
+    pub fn new(event: &crate::db::audit_events::AuditEvent, now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            what: crate::audit::Event::label(&event.kind),
+            when: relative_time(event.created_at, now),
+            ip: event.ip.clone().unwrap_or_else(|| "unknown".to_owned()),
+            device: describe_device(event.user_agent.as_deref()),
+        }
+    }
+}
+
+/// "just now", "5 minutes ago", "3 hours ago", "2 days ago".
+pub fn relative_time(then: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let seconds = (now - then).num_seconds().max(0);
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
+    match seconds {
+        0..60 => "just now".to_owned(),
+        60..3_600 => plural(seconds / 60, "minute"),
+        3_600..86_400 => plural(seconds / 3_600, "hour"),
+        _ => plural(seconds / 86_400, "day"),
+    }
+}
+
+/// A readable device from a user agent: "Firefox on Linux", "Safari on iPhone".
+pub fn describe_device(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent.filter(|ua| !ua.trim().is_empty()) else {
+        return "Unknown device".to_owned();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map(|(_, name)| *name);
+    let system = [
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Android", "Android"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(browser), None) => browser.to_owned(),
+        (None, Some(system)) => format!("Browser on {system}"),
+        (None, None) => ua.chars().take(60).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, Utc};
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = Utc::now();
+        assert_eq!(relative_time(now - Duration::seconds(5), now), "just now");
+        assert_eq!(relative_time(now - Duration::minutes(1), now), "1 minute ago");
+        assert_eq!(relative_time(now - Duration::minutes(5), now), "5 minutes ago");
+        assert_eq!(relative_time(now - Duration::hours(3), now), "3 hours ago");
+        assert_eq!(relative_time(now - Duration::days(2), now), "2 days ago");
+    }
+
+    #[test]
+    fn user_agents_become_readable_devices() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1";
+        let chrome_win = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36";
+        assert_eq!(describe_device(Some(firefox)), "Firefox on Linux");
+        assert_eq!(describe_device(Some(iphone)), "Safari on iPhone");
+        assert_eq!(describe_device(Some(chrome_win)), "Chrome on Windows");
+        assert_eq!(describe_device(None), "Unknown device");
+    }
 }

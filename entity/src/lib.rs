@@ -1,4 +1,6 @@
 //! SeaORM entities: one module per table, no logic beyond the model and its relations.
 
+pub mod audit_events;
+pub mod password_reset_tokens;
 pub mod sessions;
 pub mod users;

@@ -9,6 +9,9 @@ pub struct Model {
     /// Hex SHA-256 of the session key in the cookie.
     #[sea_orm(unique)]
     pub key_hash: String,
+    /// A random id shown in revoke URLs; unrelated to the key.
+    #[sea_orm(unique)]
+    pub public_id: String,
     /// The logged-in user; `None` for an anonymous session (it holds only a CSRF token).
     pub user_id: Option<i64>,
     /// The session's key/value state as a JSON object.

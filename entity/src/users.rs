@@ -41,6 +41,10 @@ impl std::fmt::Debug for Model {
 pub enum Relation {
     #[sea_orm(has_many = "super::sessions::Entity")]
     Sessions,
+    #[sea_orm(has_many = "super::password_reset_tokens::Entity")]
+    PasswordResetTokens,
+    #[sea_orm(has_many = "super::audit_events::Entity")]
+    AuditEvents,
 }
 
 impl Related<super::sessions::Entity> for Entity {

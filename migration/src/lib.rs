@@ -7,6 +7,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_users;
 mod m20261127_000002_create_sessions;
+mod m20261127_000003_create_password_reset_tokens;
+mod m20261127_000004_create_audit_events;
 
 pub struct Migrator;
 
@@ -16,6 +18,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_users::Migration),
             Box::new(m20261127_000002_create_sessions::Migration),
+            Box::new(m20261127_000003_create_password_reset_tokens::Migration),
+            Box::new(m20261127_000004_create_audit_events::Migration),
         ]
     }
 }

@@ -16,6 +16,8 @@ impl MigrationTrait for Migration {
                     .col(big_pk_auto(Sessions::Id))
                     // SHA-256 of the cookie's session key: a leaked table cannot be replayed as cookies.
                     .col(string_len_uniq(Sessions::KeyHash, 64))
+                    // A random id for the sessions page and revoke URLs; never the key, never guessable.
+                    .col(string_len_uniq(Sessions::PublicId, 32))
                     .col(big_integer_null(Sessions::UserId))
                     .col(text(Sessions::State))
                     .col(boolean(Sessions::Remember).default(false))
@@ -64,6 +66,7 @@ enum Sessions {
     Table,
     Id,
     KeyHash,
+    PublicId,
     UserId,
     State,
     Remember,

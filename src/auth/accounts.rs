@@ -39,9 +39,10 @@ pub enum RegisterError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// Unknown user, wrong password or deactivated account: one answer for all three.
+    /// Unknown user, wrong password or deactivated account: one answer for all three. The id (when the
+    /// name was a real account) is for the security log only.
     #[error("invalid credentials")]
-    InvalidCredentials,
+    InvalidCredentials { user_id: Option<i64> },
     #[error("database error while logging in")]
     Database(#[from] sea_orm::DbErr),
     #[error("could not verify the password")]
@@ -159,12 +160,13 @@ pub async fn authenticate(
     let user = if login_key.is_empty() { None } else { db::users::find_by_login(db, &login_key).await? };
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let verification = hasher.verify(password.clone(), stored_hash).await?;
+    let user_id = user.as_ref().map(|u| u.id);
     let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {
-        return Err(AuthError::InvalidCredentials);
+        return Err(AuthError::InvalidCredentials { user_id });
     };
     if !user.is_active {
         log::warn!("login refused for deactivated user {}", user.id);
-        return Err(AuthError::InvalidCredentials);
+        return Err(AuthError::InvalidCredentials { user_id });
     }
     if needs_rehash {
         let fresh = hasher.hash(password).await?;
@@ -196,4 +198,115 @@ mod tests {
         assert!(normalise_email("a@b").is_err());
         assert!(normalise_email("").is_err());
     }
+}
+
+/// Why a change to an account was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("the change is invalid")]
+    Invalid(FieldErrors),
+    #[error("database error while changing the account")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("could not hash or verify the password")]
+    Hashing(#[from] PasswordError),
+}
+
+const WRONG_CURRENT_PASSWORD: &str = "Your current password is not correct.";
+
+/// Re-authentication: every change to an account asks for the current password first.
+async fn check_current_password(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    user_id: i64,
+    current_password: &str,
+) -> Result<db::users::User, ChangeError> {
+    let user = db::users::find_by_id(db, user_id).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verification = hasher.verify(Password::new(current_password), stored).await?;
+    match (user, verification) {
+        (Some(user), Verification::Valid { .. }) => Ok(user),
+        _ => Err(ChangeError::Invalid(FieldErrors::from([(
+            "current_password",
+            WRONG_CURRENT_PASSWORD.to_owned(),
+        )]))),
+    }
+}
+
+/// What the change-password form carries.
+#[derive(Debug)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: Password,
+    pub new_password_confirm: Password,
+}
+
+/// A new password for a logged-in user. Ends every other session and invalidates reset links; the
+/// caller renews the current session's key. Returns how many other sessions ended.
+pub async fn change_password(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    clock: &Clock,
+    min_password_length: usize,
+    user_id: i64,
+    current_session_id: &str,
+    change: PasswordChange,
+) -> Result<u64, ChangeError> {
+    let PasswordChange { current_password, new_password, new_password_confirm } = change;
+    let user = check_current_password(db, hasher, user_id, &current_password).await?;
+    if let Err(violation) = policy::check(&new_password, min_password_length, &user.username, &user.email) {
+        return Err(ChangeError::Invalid(FieldErrors::from([("new_password", violation.to_string())])));
+    }
+    if new_password.expose() != new_password_confirm.expose() {
+        return Err(ChangeError::Invalid(FieldErrors::from([(
+            "new_password_confirm",
+            "The two passwords do not match.".to_owned(),
+        )])));
+    }
+    let hash = hasher.hash(new_password).await?;
+    db::users::set_password_hash(db, user.id, hash, clock.now()).await?;
+    db::password_reset_tokens::delete_for_user(db, user.id).await?;
+    Ok(db::sessions::delete_for_user_except(db, user.id, current_session_id).await?)
+}
+
+/// A new email address; returns the old one, which is told about the change.
+pub async fn change_email(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    clock: &Clock,
+    user_id: i64,
+    new_email: &str,
+    current_password: &str,
+) -> Result<(String, String), ChangeError> {
+    let new_email = normalise_email(new_email)
+        .map_err(|message| ChangeError::Invalid(FieldErrors::from([("email", message)])))?;
+    let user = check_current_password(db, hasher, user_id, current_password).await?;
+    if new_email == user.email {
+        return Err(ChangeError::Invalid(FieldErrors::from([(
+            "email",
+            "This is already your email address.".to_owned(),
+        )])));
+    }
+    let taken = || ChangeError::Invalid(FieldErrors::from([("email", taken_email())]));
+    if db::users::email_taken(db, &new_email).await? {
+        return Err(taken());
+    }
+    match db::users::set_email(db, user.id, &new_email, clock.now()).await {
+        Ok(()) => Ok((user.email, new_email)),
+        Err(error) if db::is_unique_violation(&error) => Err(taken()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Deletes the account; its sessions and reset links go with it (foreign keys cascade).
+pub async fn delete_account(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    user_id: i64,
+    current_password: &str,
+) -> Result<db::users::User, ChangeError> {
+    let user = check_current_password(db, hasher, user_id, current_password).await?;
+    // Explicit as well as cascaded, so no backend setting can leave a live session behind.
+    db::sessions::delete_for_user(db, user.id).await?;
+    db::users::delete(db, user.id).await?;
+    Ok(user)
 }

@@ -7,6 +7,8 @@ pub mod current_user;
 pub mod guard;
 pub mod password;
 pub mod policy;
+pub mod remember;
+pub mod reset;
 pub mod safe_next;
 pub mod session;
 pub mod session_store;

@@ -9,6 +9,13 @@ pub const CSRF_TOKEN: &str = "gh.csrf";
 pub const CLIENT_IP: &str = "gh.ip";
 pub const USER_AGENT: &str = "gh.ua";
 pub const REMEMBER: &str = "gh.remember";
+/// The session row's public id, put into the state by the store on load (never stored in it).
+pub const SESSION_ID: &str = "gh.sid";
+
+/// The public id of the current session's row, when it has one.
+pub fn current_session_id(session: &Session) -> Option<String> {
+    session.get::<String>(SESSION_ID).ok().flatten()
+}
 
 /// Where the session store reads a value it mirrors into its own columns.
 pub(crate) fn state_value(state: &std::collections::HashMap<String, String>, key: &str) -> Option<String> {

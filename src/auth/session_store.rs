@@ -96,8 +96,9 @@ impl DbSessionStore {
             &self.db,
             db::sessions::NewSession {
                 key_hash: hash_key(key.as_ref()),
+                public_id: hex::encode(random_bytes::<16>()?),
                 user_id: user_id_of(state),
-                state: serde_json::to_string(state).map_err(StoreError::Serialise)?,
+                state: serialise(state)?,
                 remember,
                 now,
                 expires_at: self.policy.expiry(remember, now),
@@ -109,7 +110,7 @@ impl DbSessionStore {
         Ok(key)
     }
 
-    async fn load_state(&self, key: &SessionKey) -> Result<Option<String>, StoreError> {
+    async fn load_row(&self, key: &SessionKey) -> Result<Option<SessionRow>, StoreError> {
         let key_hash = hash_key(key.as_ref());
         let Some(row) = db::sessions::find_by_key_hash(&self.db, &key_hash).await? else {
             return Ok(None);
@@ -123,7 +124,7 @@ impl DbSessionStore {
         if (now - row.last_seen_at).to_std().unwrap_or_default() >= self.policy.touch_interval {
             db::sessions::touch(&self.db, row.id, now).await?;
         }
-        Ok(Some(row.state))
+        Ok(Some(row))
     }
 
     async fn update_state(
@@ -131,7 +132,7 @@ impl DbSessionStore {
         key: SessionKey,
         state: HashMap<String, String>,
     ) -> Result<SessionKey, StoreError> {
-        let serialised = serde_json::to_string(&state).map_err(StoreError::Serialise)?;
+        let serialised = serialise(&state)?;
         let key_hash = hash_key(key.as_ref());
         let updated =
             db::sessions::update_state(&self.db, &key_hash, serialised, user_id_of(&state), self.clock.now())
@@ -149,10 +150,15 @@ impl DbSessionStore {
 
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
-        let Some(state) = self.load_state(key).await.map_err(|e| LoadError::Other(e.into()))? else {
+        let Some(row) = self.load_row(key).await.map_err(|e| LoadError::Other(e.into()))? else {
             return Ok(None);
         };
-        serde_json::from_str(&state).map(Some).map_err(|e| LoadError::Deserialization(e.into()))
+        let mut state: HashMap<String, String> =
+            serde_json::from_str(&row.state).map_err(|e| LoadError::Deserialization(e.into()))?;
+        // Handlers learn which row is "this device" without ever seeing the key.
+        let public_id = serde_json::to_string(&row.public_id).map_err(|e| LoadError::Other(e.into()))?;
+        state.insert(keys::SESSION_ID.to_owned(), public_id);
+        Ok(Some(state))
     }
 
     async fn save(
@@ -189,11 +195,21 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-fn generate_key() -> Result<SessionKey, StoreError> {
-    let mut bytes = [0u8; 32];
+fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
+    let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// The state as stored: without the session id, which `load` derives from the row.
+fn serialise(state: &HashMap<String, String>) -> Result<String, StoreError> {
+    let stored: HashMap<&String, &String> = state.iter().filter(|(k, _)| *k != keys::SESSION_ID).collect();
+    serde_json::to_string(&stored).map_err(StoreError::Serialise)
+}
+
+fn generate_key() -> Result<SessionKey, StoreError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(bytes)
+        .encode(random_bytes::<32>()?)
         .try_into()
         .map_err(|e: <SessionKey as TryFrom<String>>::Error| StoreError::Random(e.to_string()))
 }

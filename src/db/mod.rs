@@ -1,6 +1,8 @@
 //! The only place SeaORM queries are written. Functions take a connection and return `DbErr`;
 //! callers decide what a failure means for the user.
 
+pub mod audit_events;
+pub mod password_reset_tokens;
 pub mod sessions;
 pub mod users;
 

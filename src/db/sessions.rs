@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::sessions;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     sea_query::Expr,
 };
 
@@ -12,6 +12,7 @@ pub use entity::sessions::Model as SessionRow;
 /// Everything a new row needs; the key itself never reaches the database, only its hash.
 pub struct NewSession {
     pub key_hash: String,
+    pub public_id: String,
     pub user_id: Option<i64>,
     pub state: String,
     pub remember: bool,
@@ -31,6 +32,7 @@ pub async fn find_by_key_hash(
 pub async fn insert(db: &impl ConnectionTrait, new: NewSession) -> Result<(), sea_orm::DbErr> {
     sessions::ActiveModel {
         key_hash: Set(new.key_hash),
+        public_id: Set(new.public_id),
         user_id: Set(new.user_id),
         state: Set(new.state),
         remember: Set(new.remember),
@@ -90,14 +92,48 @@ pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: i64) -> Result<
     Ok(result.rows_affected)
 }
 
+/// A user's sessions, most recently used first.
 pub async fn list_for_user(
     db: &impl ConnectionTrait,
     user_id: i64,
 ) -> Result<Vec<SessionRow>, sea_orm::DbErr> {
-    sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id)).all(db).await
+    sessions::Entity::find()
+        .filter(sessions::Column::UserId.eq(user_id))
+        .order_by_desc(sessions::Column::LastSeenAt)
+        .order_by_desc(sessions::Column::Id)
+        .all(db)
+        .await
 }
 
-/// Deletes rows past their absolute expiry, or idle since before `idle_cutoff`.
+/// Ends one session, only if it belongs to `user_id`; false when there was no such session of theirs.
+pub async fn delete_for_user_by_public_id(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    public_id: &str,
+) -> Result<bool, sea_orm::DbErr> {
+    let result = sessions::Entity::delete_many()
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::PublicId.eq(public_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Ends every session of a user except the one with `keep_public_id`.
+pub async fn delete_for_user_except(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    keep_public_id: &str,
+) -> Result<u64, sea_orm::DbErr> {
+    let result = sessions::Entity::delete_many()
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::PublicId.ne(keep_public_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Deletes rows past their absolute expiry, or (unless remembered) idle since before `idle_cutoff`.
 pub async fn purge_expired(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
@@ -105,9 +141,11 @@ pub async fn purge_expired(
 ) -> Result<u64, sea_orm::DbErr> {
     let result = sessions::Entity::delete_many()
         .filter(
-            sea_orm::Condition::any()
-                .add(sessions::Column::ExpiresAt.lte(now))
-                .add(sessions::Column::LastSeenAt.lt(idle_cutoff)),
+            sea_orm::Condition::any().add(sessions::Column::ExpiresAt.lte(now)).add(
+                sea_orm::Condition::all()
+                    .add(sessions::Column::Remember.eq(false))
+                    .add(sessions::Column::LastSeenAt.lt(idle_cutoff)),
+            ),
         )
         .exec(db)
         .await?;

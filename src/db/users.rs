@@ -113,3 +113,22 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<(), sea_orm::D
     users::Entity::delete_by_id(id).exec(db).await?;
     Ok(())
 }
+
+pub async fn set_email(
+    db: &impl ConnectionTrait,
+    id: i64,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    users::Entity::update_many()
+        .col_expr(users::Column::Email, sea_orm::sea_query::Expr::value(email))
+        .col_expr(users::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<User>, sea_orm::DbErr> {
+    users::Entity::find().filter(users::Column::Email.eq(email)).one(db).await
+}

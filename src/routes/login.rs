@@ -1,21 +1,21 @@
 use actix_session::SessionExt as _;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use crate::{
+    audit::{self, Event},
     auth::{
         MaybeUser,
         accounts::{self, AuthError, FieldErrors},
         csrf,
-        password::{Password, PasswordHasher},
+        password::Password,
         safe_next::safe_next,
         session::begin_login,
     },
-    clock::Clock,
-    config::Settings,
     error::AppError,
-    routes, views,
+    routes,
+    startup::AppState,
+    views,
 };
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username, email or password.";
@@ -53,10 +53,7 @@ pub async fn form(
 pub async fn submit(
     req: HttpRequest,
     form: web::Form<LoginForm>,
-    db: web::Data<DatabaseConnection>,
-    hasher: web::Data<PasswordHasher>,
-    clock: web::Data<Clock>,
-    settings: web::Data<Settings>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let next = safe_next(&form.next);
@@ -74,17 +71,23 @@ pub async fn submit(
     }
 
     let password = Password::new(&form.password);
-    match accounts::authenticate(&db, &hasher, &clock, &form.login, password).await {
+    let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
+    match accounts::authenticate(&state.db, &state.hasher, &state.clock, &form.login, password).await {
         Ok(user) => {
-            begin_login(&req, user.id, remember, &settings.trusted_proxies)?;
+            begin_login(&req, user.id, remember, &state.settings.trusted_proxies)?;
             log::info!("user {} logged in", user.id);
+            let detail = remember.then(|| "remember me".to_owned());
+            audit::record(&state.db, &state.clock, Event::LoggedIn, Some(user.id), &origin, detail).await;
             match next {
                 Some(path) => Ok(routes::see_other_path(&path)),
                 None => routes::see_other(&req, "dashboard"),
             }
         }
-        Err(AuthError::InvalidCredentials) => {
+        Err(AuthError::InvalidCredentials { user_id }) => {
             log::warn!("failed login attempt");
+            if user_id.is_some() {
+                audit::record(&state.db, &state.clock, Event::LoginFailed, user_id, &origin, None).await;
+            }
             errors.insert("form", INVALID_CREDENTIALS.to_owned());
             let next = next.unwrap_or_default();
             render(&req, StatusCode::UNPROCESSABLE_ENTITY, &form.login, &next, remember, &errors)

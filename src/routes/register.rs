@@ -1,20 +1,21 @@
 use actix_session::SessionExt as _;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use crate::{
+    audit::{self, Event},
     auth::{
         MaybeUser,
         accounts::{self, FieldErrors, RegisterError, Registration},
         csrf,
-        password::{Password, PasswordHasher},
+        password::Password,
         session::begin_login,
     },
-    clock::Clock,
     config::Settings,
     error::AppError,
-    flash, routes, views,
+    flash, routes,
+    startup::AppState,
+    views,
 };
 
 /// Missing fields are empty, so they get a field message (422) rather than a 400.
@@ -44,11 +45,9 @@ pub async fn form(
 pub async fn submit(
     req: HttpRequest,
     form: web::Form<RegisterForm>,
-    db: web::Data<DatabaseConnection>,
-    hasher: web::Data<PasswordHasher>,
-    clock: web::Data<Clock>,
-    settings: web::Data<Settings>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
+    let settings = &state.settings;
     let form = form.into_inner();
     let registration = Registration {
         username: form.username.clone(),
@@ -57,15 +56,25 @@ pub async fn submit(
         password_confirm: Password::new(&form.password_confirm),
         role: accounts::ROLE_USER,
     };
-    match accounts::register(&db, &hasher, &clock, settings.password_min_length, registration).await {
+    let registered = accounts::register(
+        &state.db,
+        &state.hasher,
+        &state.clock,
+        settings.password_min_length,
+        registration,
+    )
+    .await;
+    match registered {
         Ok(user) => {
             begin_login(&req, user.id, false, &settings.trusted_proxies)?;
             log::info!("user {} registered", user.id);
+            let origin = audit::Origin::of(&req, &settings.trusted_proxies);
+            audit::record(&state.db, &state.clock, Event::Registered, Some(user.id), &origin, None).await;
             flash::send(&req, flash::Level::Success, format!("Welcome to Gatehouse, {}!", user.username));
             routes::see_other(&req, "dashboard")
         }
         Err(RegisterError::Invalid(errors)) => {
-            render(&req, &settings, StatusCode::UNPROCESSABLE_ENTITY, &form.username, &form.email, &errors)
+            render(&req, settings, StatusCode::UNPROCESSABLE_ENTITY, &form.username, &form.email, &errors)
         }
         Err(RegisterError::Database(error)) => Err(error.into()),
         Err(RegisterError::Hashing(error)) => Err(error.into()),

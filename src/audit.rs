@@ -1,0 +1,103 @@
+//! The security event log: who did what, from where, in which request. Shown to the user on their
+//! account page (and to admins). A failure to record is logged, never shown: it must not block a logout.
+
+use actix_web::{HttpMessage as _, HttpRequest, http::header};
+use sea_orm::DatabaseConnection;
+
+use crate::{auth::session::client_ip, clock::Clock, db, middleware::request_log::RequestId};
+
+/// The kinds of event, with the label the account page shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Registered,
+    LoggedIn,
+    LoginFailed,
+    LoggedOut,
+    PasswordChanged,
+    EmailChanged,
+    PasswordResetRequested,
+    PasswordResetCompleted,
+    SessionRevoked,
+    OtherSessionsRevoked,
+    AccountDeleted,
+}
+
+impl Event {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::LoggedIn => "login",
+            Self::LoginFailed => "login_failed",
+            Self::LoggedOut => "logout",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailChanged => "email_changed",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordResetCompleted => "password_reset_completed",
+            Self::SessionRevoked => "session_revoked",
+            Self::OtherSessionsRevoked => "other_sessions_revoked",
+            Self::AccountDeleted => "account_deleted",
+        }
+    }
+
+    /// The words shown for a stored code.
+    pub fn label(code: &str) -> &'static str {
+        match code {
+            "registered" => "Account created",
+            "login" => "Logged in",
+            "login_failed" => "Failed login attempt",
+            "logout" => "Logged out",
+            "password_changed" => "Password changed",
+            "email_changed" => "Email address changed",
+            "password_reset_requested" => "Password reset requested",
+            "password_reset_completed" => "Password reset",
+            "session_revoked" => "A session was ended",
+            "other_sessions_revoked" => "All other sessions were ended",
+            "account_deleted" => "Account deleted",
+            _ => "Security event",
+        }
+    }
+}
+
+/// Where a request came from, copied out of it for the record.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Origin {
+    pub fn of(req: &HttpRequest, trusted_proxies: &[std::net::IpAddr]) -> Self {
+        Self {
+            ip: client_ip(req, trusted_proxies),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| ua.chars().take(512).collect()),
+            request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+        }
+    }
+}
+
+pub async fn record(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    event: Event,
+    user_id: Option<i64>,
+    origin: &Origin,
+    detail: Option<String>,
+) {
+    let new = db::audit_events::NewEvent {
+        user_id,
+        kind: event.code(),
+        ip: origin.ip.clone(),
+        user_agent: origin.user_agent.clone(),
+        request_id: origin.request_id.clone(),
+        detail: detail.map(|d| d.chars().take(255).collect()),
+        now: clock.now(),
+    };
+    if let Err(error) = db::audit_events::insert(db, new).await {
+        log::error!("could not record the security event {}: {error}", event.code());
+    }
+}

@@ -1,0 +1,113 @@
+//! Password reset by emailed link: a random 256-bit token, stored only as a hash, single use, valid
+//! one hour, void once the password changes by any path. Success ends every session of the user.
+
+use base64::Engine as _;
+use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
+
+use super::{
+    accounts::FieldErrors,
+    password::{Password, PasswordError, PasswordHasher},
+    policy,
+};
+use crate::{clock::Clock, db};
+
+pub const VALID_FOR: chrono::Duration = chrono::Duration::hours(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// Unknown, used or expired: the same answer for all three.
+    #[error("the reset link is invalid or has expired")]
+    InvalidToken,
+    #[error("the new password is invalid")]
+    Invalid(FieldErrors),
+    #[error("database error during a password reset")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("could not hash the password")]
+    Hashing(#[from] PasswordError),
+    #[error("could not generate a token")]
+    Random(String),
+}
+
+/// A reset link to email: the user it is for and the token (shown once, in the link).
+pub struct IssuedToken {
+    pub user: db::users::User,
+    pub token: String,
+}
+
+/// Issues a token when `email` belongs to an active account; `None` otherwise. The caller answers the
+/// same either way.
+pub async fn request(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    email: &str,
+) -> Result<Option<IssuedToken>, ResetError> {
+    let Some(user) = db::users::find_by_email(db, email).await? else {
+        return Ok(None);
+    };
+    if !user.is_active {
+        return Ok(None);
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ResetError::Random(e.to_string()))?;
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let now = clock.now();
+    db::password_reset_tokens::insert(db, user.id, hash_token(&token), now, now + VALID_FOR).await?;
+    Ok(Some(IssuedToken { user, token }))
+}
+
+/// The user a token may reset, if it is valid now.
+pub async fn check(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    token: &str,
+) -> Result<db::users::User, ResetError> {
+    let Some(row) = db::password_reset_tokens::find_by_hash(db, &hash_token(token)).await? else {
+        return Err(ResetError::InvalidToken);
+    };
+    if row.used_at.is_some() || clock.now() >= row.expires_at {
+        return Err(ResetError::InvalidToken);
+    }
+    match db::users::find_by_id(db, row.user_id).await? {
+        Some(user) if user.is_active => Ok(user),
+        _ => Err(ResetError::InvalidToken),
+    }
+}
+
+/// Sets the new password, uses up the token (and every other of the user's), ends every session.
+pub async fn complete(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    clock: &Clock,
+    min_password_length: usize,
+    token: &str,
+    password: Password,
+    password_confirm: Password,
+) -> Result<db::users::User, ResetError> {
+    let user = check(db, clock, token).await?;
+    if let Err(violation) = policy::check(&password, min_password_length, &user.username, &user.email) {
+        return Err(ResetError::Invalid(FieldErrors::from([("password", violation.to_string())])));
+    }
+    if password.expose() != password_confirm.expose() {
+        return Err(ResetError::Invalid(FieldErrors::from([(
+            "password_confirm",
+            "The two passwords do not match.".to_owned(),
+        )])));
+    }
+    let hash = hasher.hash(password).await?;
+    let row = db::password_reset_tokens::find_by_hash(db, &hash_token(token))
+        .await?
+        .ok_or(ResetError::InvalidToken)?;
+    // Two tabs submitting one link: only the first wins.
+    if !db::password_reset_tokens::mark_used(db, row.id, clock.now()).await? {
+        return Err(ResetError::InvalidToken);
+    }
+    db::users::set_password_hash(db, user.id, hash, clock.now()).await?;
+    db::password_reset_tokens::delete_for_user(db, user.id).await?;
+    db::sessions::delete_for_user(db, user.id).await?;
+    Ok(user)
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}

@@ -1,0 +1,224 @@
+//! `/account`: change email, change password, sessions summary, recent security events, delete.
+//! Every change asks for the current password; a wrong one is a 422 with nothing changed.
+
+use actix_identity::Identity;
+use actix_session::SessionExt as _;
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use serde::Deserialize;
+
+use crate::{
+    audit::{self, Event},
+    auth::{
+        CurrentUser,
+        accounts::{self, ChangeError, FieldErrors, PasswordChange},
+        csrf,
+        password::Password,
+        session::current_session_id,
+    },
+    db,
+    error::AppError,
+    flash,
+    mail::Email,
+    routes,
+    startup::AppState,
+    views::{self, EventView, SessionView},
+};
+
+/// How many security events the account page lists.
+const RECENT_EVENTS: u64 = 20;
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    current_password: String,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_confirm: String,
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    current_password: String,
+}
+
+/// Which form on the page failed, with its messages and what the user typed (never a password).
+#[derive(Default)]
+struct Failed {
+    email: Option<(FieldErrors, String)>,
+    password: Option<FieldErrors>,
+    delete: Option<FieldErrors>,
+}
+
+pub async fn show(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    render(&req, &user, &state, StatusCode::OK, Failed::default()).await
+}
+
+pub async fn change_email(
+    req: HttpRequest,
+    user: CurrentUser,
+    form: web::Form<EmailForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let changed = accounts::change_email(
+        &state.db,
+        &state.hasher,
+        &state.clock,
+        user.id,
+        &form.email,
+        &form.current_password,
+    )
+    .await;
+    match changed {
+        Ok((old_email, new_email)) => {
+            let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
+            audit::record(&state.db, &state.clock, Event::EmailChanged, Some(user.id), &origin, None).await;
+            notify_email_change(&state, &user.username, &old_email, &new_email);
+            flash::send(&req, flash::Level::Success, format!("Your email address is now {new_email}."));
+            routes::see_other(&req, "account")
+        }
+        Err(ChangeError::Invalid(errors)) => {
+            let failed = Failed { email: Some((errors, form.email.clone())), ..Default::default() };
+            render(&req, &user, &state, StatusCode::UNPROCESSABLE_ENTITY, failed).await
+        }
+        Err(ChangeError::Database(error)) => Err(error.into()),
+        Err(ChangeError::Hashing(error)) => Err(error.into()),
+    }
+}
+
+pub async fn change_password(
+    req: HttpRequest,
+    user: CurrentUser,
+    form: web::Form<PasswordForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let session = req.get_session();
+    let this_session = current_session_id(&session).unwrap_or_default();
+    let change = PasswordChange {
+        current_password: form.current_password.clone(),
+        new_password: Password::new(&form.new_password),
+        new_password_confirm: Password::new(&form.new_password_confirm),
+    };
+    let changed = accounts::change_password(
+        &state.db,
+        &state.hasher,
+        &state.clock,
+        state.settings.password_min_length,
+        user.id,
+        &this_session,
+        change,
+    )
+    .await;
+    match changed {
+        Ok(ended) => {
+            // This device stays logged in, under a new key: whoever held the old one is out too.
+            session.renew();
+            csrf::rotate(&session)?;
+            let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
+            let detail = Some(format!("{ended} other session(s) ended"));
+            audit::record(&state.db, &state.clock, Event::PasswordChanged, Some(user.id), &origin, detail)
+                .await;
+            flash::send(
+                &req,
+                flash::Level::Success,
+                "Your password has been changed. Every other device has been logged out.",
+            );
+            routes::see_other(&req, "account")
+        }
+        Err(ChangeError::Invalid(errors)) => {
+            let failed = Failed { password: Some(errors), ..Default::default() };
+            render(&req, &user, &state, StatusCode::UNPROCESSABLE_ENTITY, failed).await
+        }
+        Err(ChangeError::Database(error)) => Err(error.into()),
+        Err(ChangeError::Hashing(error)) => Err(error.into()),
+    }
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    user: CurrentUser,
+    identity: Identity,
+    form: web::Form<DeleteForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    match accounts::delete_account(&state.db, &state.hasher, user.id, &form.current_password).await {
+        Ok(deleted) => {
+            identity.logout();
+            let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
+            let detail = Some(format!("user {} ({})", deleted.id, deleted.username));
+            audit::record(&state.db, &state.clock, Event::AccountDeleted, None, &origin, detail).await;
+            log::info!("user {} deleted their account", deleted.id);
+            flash::send(&req, flash::Level::Info, "Your account has been deleted.");
+            routes::see_other(&req, "home")
+        }
+        Err(ChangeError::Invalid(errors)) => {
+            let failed = Failed { delete: Some(errors), ..Default::default() };
+            render(&req, &user, &state, StatusCode::UNPROCESSABLE_ENTITY, failed).await
+        }
+        Err(ChangeError::Database(error)) => Err(error.into()),
+        Err(ChangeError::Hashing(error)) => Err(error.into()),
+    }
+}
+
+fn notify_email_change(state: &AppState, username: &str, old_email: &str, new_email: &str) {
+    let mut context = tera::Context::new();
+    context.insert("username", username);
+    context.insert("new_email", new_email);
+    context.insert("site", &state.settings.public_origin);
+    match Email::render(
+        &state.templates,
+        "email_changed",
+        old_email,
+        "Your Gatehouse email address was changed",
+        &context,
+    ) {
+        Ok(email) => state.mailer.send_in_background(email),
+        Err(error) => log::error!("could not render the email-changed notice: {error:?}"),
+    }
+}
+
+async fn render(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    state: &AppState,
+    status: StatusCode,
+    failed: Failed,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let this_session = current_session_id(&req.get_session());
+    let sessions: Vec<SessionView> = db::sessions::list_for_user(&state.db, user.id)
+        .await?
+        .iter()
+        .map(|row| SessionView::new(row, this_session.as_deref(), now))
+        .collect();
+    let events: Vec<EventView> = db::audit_events::recent_for_user(&state.db, user.id, RECENT_EVENTS)
+        .await?
+        .iter()
+        .map(|event| EventView::new(event, now))
+        .collect();
+    csrf::ensure_token(&req.get_session())?;
+    let (email_errors, email_value) =
+        failed.email.unwrap_or_else(|| (FieldErrors::new(), user.email.clone()));
+    let mut context = tera::Context::new();
+    context.insert("email_value", &email_value);
+    context.insert("email_errors", &email_errors);
+    context.insert("password_errors", &failed.password.unwrap_or_default());
+    context.insert("delete_errors", &failed.delete.unwrap_or_default());
+    context.insert("sessions", &sessions);
+    context.insert("events", &events);
+    context.insert("password_min_length", &state.settings.password_min_length);
+    views::render(req, status, "account.html", context)
+}

@@ -1,0 +1,70 @@
+//! `/account/sessions`: every device logged in to the account, and ending any of them.
+
+use actix_identity::Identity;
+use actix_session::SessionExt as _;
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+
+use crate::{
+    audit::{self, Event},
+    auth::{CurrentUser, csrf, session::current_session_id},
+    db,
+    error::AppError,
+    flash, routes,
+    startup::AppState,
+    views::{self, SessionView},
+};
+
+pub async fn list(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let this_session = current_session_id(&req.get_session());
+    let sessions: Vec<SessionView> = db::sessions::list_for_user(&state.db, user.id)
+        .await?
+        .iter()
+        .map(|row| SessionView::new(row, this_session.as_deref(), now))
+        .collect();
+    csrf::ensure_token(&req.get_session())?;
+    let mut context = tera::Context::new();
+    context.insert("sessions", &sessions);
+    views::render(&req, StatusCode::OK, "sessions.html", context)
+}
+
+/// Ends one of the user's sessions; someone else's (or an unknown id) is a 404.
+pub async fn revoke(
+    req: HttpRequest,
+    user: CurrentUser,
+    identity: Identity,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let public_id = path.into_inner();
+    if !db::sessions::delete_for_user_by_public_id(&state.db, user.id, &public_id).await? {
+        return Err(AppError::NotFound);
+    }
+    let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
+    audit::record(&state.db, &state.clock, Event::SessionRevoked, Some(user.id), &origin, None).await;
+    if current_session_id(&req.get_session()).as_deref() == Some(public_id.as_str()) {
+        identity.logout();
+        flash::send(&req, flash::Level::Info, "You have been logged out.");
+        return routes::see_other(&req, "login");
+    }
+    flash::send(&req, flash::Level::Success, "That session has been ended.");
+    routes::see_other(&req, "account_sessions")
+}
+
+pub async fn revoke_others(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let this_session = current_session_id(&req.get_session()).unwrap_or_default();
+    let ended = db::sessions::delete_for_user_except(&state.db, user.id, &this_session).await?;
+    let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
+    let detail = Some(format!("{ended} session(s) ended"));
+    audit::record(&state.db, &state.clock, Event::OtherSessionsRevoked, Some(user.id), &origin, detail).await;
+    flash::send(&req, flash::Level::Success, "Every other session has been ended.");
+    routes::see_other(&req, "account_sessions")
+}
