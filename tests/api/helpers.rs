@@ -32,6 +32,9 @@ use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
 pub const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
 pub const ORIGIN: &str = "http://localhost:8080";
 pub const PASSWORD: &str = "a long and unusual passphrase";
+pub const FIREFOX_ON_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
+pub const SAFARI_ON_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 \
+                                    (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1";
 
 static LOGGING: Once = Once::new();
 
@@ -130,7 +133,16 @@ impl TestApp {
     }
 
     pub fn client(&self) -> TestClient {
-        TestClient { app: self.clone(), cookies: RefCell::new(HashMap::new()) }
+        self.client_with_agent(FIREFOX_ON_LINUX)
+    }
+
+    /// A client whose requests carry `user_agent`, for telling devices apart.
+    pub fn client_with_agent(&self, user_agent: &str) -> TestClient {
+        TestClient {
+            app: self.clone(),
+            cookies: RefCell::new(HashMap::new()),
+            user_agent: user_agent.to_owned(),
+        }
     }
 
     /// A client that has registered `username` (with `PASSWORD`) and is logged in.
@@ -168,6 +180,7 @@ impl TestApp {
 pub struct TestClient {
     pub app: TestApp,
     cookies: RefCell<HashMap<String, String>>,
+    user_agent: String,
 }
 
 impl TestClient {
@@ -256,6 +269,18 @@ impl TestClient {
         self.submit("/login", "/login", &[("login", login), ("password", password)]).await
     }
 
+    pub async fn log_in_remembered(&self, login: &str, password: &str) -> TestResponse {
+        self.submit("/login", "/login", &[("login", login), ("password", password), ("remember", "on")]).await
+    }
+
+    /// A second device of an existing user: logs in with `PASSWORD`.
+    pub async fn logged_in_as(app: &TestApp, username: &str, user_agent: &str) -> TestClient {
+        let client = app.client_with_agent(user_agent);
+        let res = client.log_in(username, PASSWORD).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "login failed: {}", res.body);
+        client
+    }
+
     pub async fn log_out(&self) -> TestResponse {
         self.submit("/", "/logout", &[]).await
     }
@@ -265,7 +290,7 @@ impl TestClient {
             .method(method)
             .uri(path)
             .peer_addr("203.0.113.7:51000".parse().unwrap())
-            .insert_header(("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"));
+            .insert_header(("User-Agent", self.user_agent.clone()));
         for (name, value) in self.cookies.borrow().iter() {
             request = request.cookie(Cookie::new(name.clone(), value.clone()));
         }

@@ -2,6 +2,8 @@
 //! `cargo test` uses in-memory SQLite; `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
 //! cargo test` runs the same tests each on a fresh Postgres database.
 
+mod account;
+mod account_sessions;
 mod cli;
 mod csrf;
 mod errors;
@@ -9,6 +11,9 @@ mod helpers;
 mod loader;
 mod login;
 mod logout;
+mod mail;
+mod password_reset;
 mod register;
+mod remember;
 mod routes;
 mod sessions;
