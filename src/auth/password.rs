@@ -1,12 +1,14 @@
 //! argon2id hashing on blocking threads, with a bound on how many run at once.
 
-use std::{fmt, sync::Arc, sync::OnceLock};
+use std::{
+    fmt,
+    sync::{Arc, Mutex, OnceLock},
+};
 
 use argon2::{
     Argon2, Params,
     password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
 };
-use tokio::sync::Semaphore;
 
 /// A password as typed, NFC-normalised. `Debug` never prints it.
 #[derive(Clone)]
@@ -32,12 +34,10 @@ impl fmt::Debug for Password {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
-    #[error("the password hashing task failed")]
-    Task(#[source] tokio::task::JoinError),
-    #[error("argon2 failed")]
+    #[error("argon2 failed: {0}")]
     Argon2(String),
-    #[error("the password hashing pool is closed")]
-    Closed,
+    #[error("the password hashing pool is gone, or a hashing job panicked")]
+    PoolUnavailable,
 }
 
 /// The result of checking a password against a stored hash.
@@ -50,22 +50,44 @@ pub enum Verification {
     Invalid,
 }
 
-/// Hashes and verifies passwords off the async workers. Cloning shares the bound.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Hashes and verifies passwords on a small pool of dedicated threads, one per core by default:
+/// a burst of logins queues there instead of starving page views. The threads run at a lower CPU
+/// priority, so when page views and hashing compete for a core, page views win; when nothing else
+/// runs, hashing still uses every core. Cloning shares the pool; it stops when the last clone drops.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
 }
 
 impl Default for PasswordHasher {
-    /// One concurrent hash per core: a burst of logins queues here instead of starving page views.
     fn default() -> Self {
         Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
     }
 }
 
 impl PasswordHasher {
-    pub fn new(max_concurrent: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(max_concurrent.max(1))) }
+    pub fn new(threads: usize) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..threads.max(1) {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new().name(format!("argon2-{index}")).spawn(move || {
+                lower_this_threads_priority();
+                loop {
+                    // The lock is held only while waiting for the next job, not while hashing.
+                    let next = queue.lock().map(|queue| queue.recv());
+                    let Ok(Ok(job)) = next else { break };
+                    // A panicking job loses its answer (the caller sees PoolUnavailable), not the thread.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            });
+            if let Err(error) = spawned {
+                log::error!("could not start a password hashing thread: {error}");
+            }
+        }
+        Self { jobs }
     }
 
     /// argon2id with the crate's defaults (m=19456 KiB, t=2, p=1: the OWASP minimum) and a random salt.
@@ -96,15 +118,25 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(|_| PasswordError::Closed)?;
-        let result = tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop(permit);
-            result
-        })
-        .await
-        .map_err(PasswordError::Task)?;
-        Ok(result)
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = answer.send(work());
+        });
+        self.jobs.send(job).map_err(|_| PasswordError::PoolUnavailable)?;
+        answered.await.map_err(|_| PasswordError::PoolUnavailable)
+    }
+}
+
+/// Nice 10 for the calling thread (on Linux the nice value is per thread), so hashing yields the CPU
+/// to request handling. Best effort: elsewhere, or if refused, hashing just runs at normal priority.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority only reads its integer arguments; `who = 0` names the calling thread.
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+        if result != 0 {
+            log::debug!("could not lower the priority of a hashing thread");
+        }
     }
 }
 
