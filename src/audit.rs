@@ -80,6 +80,20 @@ impl Origin {
     }
 }
 
+/// Records without making the request wait: for events whose timing must not reveal whether an
+/// account exists (a failed login for a real user costs the same as for an unknown one).
+pub fn record_in_background(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    event: Event,
+    user_id: Option<i64>,
+    origin: Origin,
+    detail: Option<String>,
+) {
+    let (db, clock) = (db.clone(), clock.clone());
+    actix_web::rt::spawn(async move { record(&db, &clock, event, user_id, &origin, detail).await });
+}
+
 pub async fn record(
     db: &DatabaseConnection,
     clock: &Clock,

@@ -207,11 +207,14 @@ fn parse_origin(url: &str) -> Result<String, ConfigError> {
     if scheme != "http" && scheme != "https" {
         return Err(invalid("must start with http:// or https://"));
     }
-    let host = rest.split('/').next().unwrap_or_default();
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default().to_ascii_lowercase();
     if host.is_empty() || host.contains('@') {
         return Err(invalid("has no host"));
     }
-    Ok(format!("{scheme}://{}", host.to_ascii_lowercase()))
+    // Browsers leave the default port out of `Origin`; so must we, or every POST would be refused.
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let host = host.strip_suffix(default_port).unwrap_or(&host);
+    Ok(format!("{scheme}://{host}"))
 }
 
 /// Development only: a secret generated on first start and kept in a git-ignored file.
@@ -311,6 +314,12 @@ mod tests {
         .unwrap();
         assert_eq!(s.public_origin, "https://example.com");
         assert!(s.is_https());
+        let with_port = Settings::from_lookup(lookup(&[
+            ("SESSION_SECRET", SECRET),
+            ("PUBLIC_URL", "https://example.com:443/?x"),
+        ]))
+        .unwrap();
+        assert_eq!(with_port.public_origin, "https://example.com");
     }
 
     #[test]

@@ -151,6 +151,7 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database
 
 /// `gatehouse serve`: migrate, then serve until stopped.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    warn_about_risky_settings(&settings);
     let db = connect_and_migrate(&settings).await?;
     let state = AppState::new(settings.clone(), db, Clock::default())?;
     spawn_session_purge(&state);
@@ -167,6 +168,23 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.public_origin
     );
     server.run().await.context("running the HTTP server")
+}
+
+fn warn_about_risky_settings(settings: &Settings) {
+    if settings.smtp_url.is_none() {
+        let level = if settings.production { log::Level::Warn } else { log::Level::Info };
+        log::log!(
+            level,
+            "SMTP_URL is not set: emails, password reset links included, are written to this log"
+        );
+    }
+    if settings.public_origin.contains("://0.0.0.0") || settings.public_origin.contains("://[::]") {
+        log::warn!(
+            "PUBLIC_URL is not set and BIND_ADDR listens on every address: browsers will send an Origin that is \
+             not {}, and every form POST will be refused. Set PUBLIC_URL to the address users open.",
+            settings.public_origin
+        );
+    }
 }
 
 /// Deletes expired session rows every few minutes, so abandoned sessions do not pile up.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait as _};
 
 use super::{
     password::{Password, PasswordError, PasswordHasher, Verification},
@@ -235,7 +235,7 @@ async fn check_current_password(
 /// What the change-password form carries.
 #[derive(Debug)]
 pub struct PasswordChange {
-    pub current_password: String,
+    pub current_password: Password,
     pub new_password: Password,
     pub new_password_confirm: Password,
 }
@@ -252,7 +252,7 @@ pub async fn change_password(
     change: PasswordChange,
 ) -> Result<u64, ChangeError> {
     let PasswordChange { current_password, new_password, new_password_confirm } = change;
-    let user = check_current_password(db, hasher, user_id, &current_password).await?;
+    let user = check_current_password(db, hasher, user_id, current_password.expose()).await?;
     if let Err(violation) = policy::check(&new_password, min_password_length, &user.username, &user.email) {
         return Err(ChangeError::Invalid(FieldErrors::from([("new_password", violation.to_string())])));
     }
@@ -263,9 +263,13 @@ pub async fn change_password(
         )])));
     }
     let hash = hasher.hash(new_password).await?;
-    db::users::set_password_hash(db, user.id, hash, clock.now()).await?;
-    db::password_reset_tokens::delete_for_user(db, user.id).await?;
-    Ok(db::sessions::delete_for_user_except(db, user.id, current_session_id).await?)
+    // All or nothing: a new password must never be left with the other sessions still alive.
+    let txn = db.begin().await?;
+    db::users::set_password_hash(&txn, user.id, hash, clock.now()).await?;
+    db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
+    let ended = db::sessions::delete_for_user_except(&txn, user.id, current_session_id).await?;
+    txn.commit().await?;
+    Ok(ended)
 }
 
 /// A new email address; returns the old one, which is told about the change.
@@ -291,7 +295,11 @@ pub async fn change_email(
         return Err(taken());
     }
     match db::users::set_email(db, user.id, &new_email, clock.now()).await {
-        Ok(()) => Ok((user.email, new_email)),
+        Ok(()) => {
+            // A reset link mailed to the old address must not outlive the change.
+            db::password_reset_tokens::delete_for_user(db, user.id).await?;
+            Ok((user.email, new_email))
+        }
         Err(error) if db::is_unique_violation(&error) => Err(taken()),
         Err(error) => Err(error.into()),
     }

@@ -14,7 +14,7 @@ use futures_util::StreamExt as _;
 use subtle::ConstantTimeEq as _;
 
 use super::session::CSRF_TOKEN;
-use crate::{config::Settings, error::AppError};
+use crate::{config::Settings, error::AppError, middleware::request_log::loggable_path};
 
 /// The form field every state-changing form carries.
 pub const FORM_FIELD: &str = "csrf_token";
@@ -52,13 +52,17 @@ pub async fn middleware(
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE) {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
+    // A path no route matches gets the router's 404, not a CSRF refusal.
+    if !req.resource_map().has_resource(req.path()) {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    }
     let settings = req.app_data::<web::Data<Settings>>().cloned();
     let Some(settings) = settings else {
         return Err(AppError::internal(anyhow::anyhow!("settings are not registered")).into());
     };
 
     if let Err(reason) = check_origin(&req, &settings.public_origin) {
-        log::warn!("CSRF: refused {} {}: {reason}", req.method(), req.path());
+        log::warn!("CSRF: refused {} {}: {reason}", req.method(), loggable_path(req.path()));
         return Ok(req.error_response(AppError::CsrfRejected).map_into_right_body());
     }
 
@@ -78,7 +82,7 @@ pub async fn middleware(
             (Some(_), None) => "the session has no token (expired or cookie missing)",
             (Some(_), Some(_)) => "the token does not match the session's",
         };
-        log::warn!("CSRF: refused {} {}: {reason}", req.method(), req.path());
+        log::warn!("CSRF: refused {} {}: {reason}", req.method(), loggable_path(req.path()));
         return Ok(req.error_response(AppError::CsrfRejected).map_into_right_body());
     }
 
@@ -133,7 +137,7 @@ fn submitted_token(req: &ServiceRequest, body: &Bytes) -> Option<String> {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     if !is_form {
         return None;
     }

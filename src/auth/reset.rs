@@ -2,7 +2,7 @@
 //! one hour, void once the password changes by any path. Success ends every session of the user.
 
 use base64::Engine as _;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait as _};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -51,18 +51,20 @@ pub async fn request(
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| ResetError::Random(e.to_string()))?;
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let token_hash = hash_token(&token).ok_or_else(|| ResetError::Random("malformed token".to_owned()))?;
     let now = clock.now();
-    db::password_reset_tokens::insert(db, user.id, hash_token(&token), now, now + VALID_FOR).await?;
+    db::password_reset_tokens::insert(db, user.id, token_hash, now, now + VALID_FOR).await?;
     Ok(Some(IssuedToken { user, token }))
 }
 
-/// The user a token may reset, if it is valid now.
+/// The user a token may reset, if it is valid now. Takes the token's hash (see `hash_token`): the raw
+/// token is never kept anywhere, not even in the session between the link and the form.
 pub async fn check(
     db: &DatabaseConnection,
     clock: &Clock,
-    token: &str,
+    token_hash: &str,
 ) -> Result<db::users::User, ResetError> {
-    let Some(row) = db::password_reset_tokens::find_by_hash(db, &hash_token(token)).await? else {
+    let Some(row) = db::password_reset_tokens::find_by_hash(db, token_hash).await? else {
         return Err(ResetError::InvalidToken);
     };
     if row.used_at.is_some() || clock.now() >= row.expires_at {
@@ -80,11 +82,11 @@ pub async fn complete(
     hasher: &PasswordHasher,
     clock: &Clock,
     min_password_length: usize,
-    token: &str,
+    token_hash: &str,
     password: Password,
     password_confirm: Password,
 ) -> Result<db::users::User, ResetError> {
-    let user = check(db, clock, token).await?;
+    let user = check(db, clock, token_hash).await?;
     if let Err(violation) = policy::check(&password, min_password_length, &user.username, &user.email) {
         return Err(ResetError::Invalid(FieldErrors::from([("password", violation.to_string())])));
     }
@@ -95,19 +97,28 @@ pub async fn complete(
         )])));
     }
     let hash = hasher.hash(password).await?;
-    let row = db::password_reset_tokens::find_by_hash(db, &hash_token(token))
-        .await?
-        .ok_or(ResetError::InvalidToken)?;
+    let row =
+        db::password_reset_tokens::find_by_hash(db, token_hash).await?.ok_or(ResetError::InvalidToken)?;
+    // All or nothing: a used-up token with the old password, or a new password with live sessions,
+    // must never be left behind by a failure half-way.
+    let txn = db.begin().await?;
     // Two tabs submitting one link: only the first wins.
-    if !db::password_reset_tokens::mark_used(db, row.id, clock.now()).await? {
+    if !db::password_reset_tokens::mark_used(&txn, row.id, clock.now()).await? {
         return Err(ResetError::InvalidToken);
     }
-    db::users::set_password_hash(db, user.id, hash, clock.now()).await?;
-    db::password_reset_tokens::delete_for_user(db, user.id).await?;
-    db::sessions::delete_for_user(db, user.id).await?;
+    db::users::set_password_hash(&txn, user.id, hash, clock.now()).await?;
+    db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
+    db::sessions::delete_for_user(&txn, user.id).await?;
+    txn.commit().await?;
     Ok(user)
 }
 
-fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+/// The length of the tokens `request` issues: 32 random bytes in unpadded base64url.
+const TOKEN_LENGTH: usize = 43;
+
+/// SHA-256 of a token, as stored; `None` for a string that cannot be one of ours (nothing to look up).
+pub fn hash_token(token: &str) -> Option<String> {
+    let shaped = token.len() == TOKEN_LENGTH
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    shaped.then(|| hex::encode(Sha256::digest(token.as_bytes())))
 }

@@ -53,7 +53,8 @@ fn new_request_id() -> String {
     hex::encode(bytes)
 }
 
-fn loggable_path(path: &str) -> String {
+/// The path as it may be logged: a reset token in it is replaced by a placeholder.
+pub fn loggable_path(path: &str) -> String {
     match path.strip_prefix("/password-reset/") {
         Some(token) if !token.is_empty() => "/password-reset/[token]".to_owned(),
         _ => path.chars().take(200).collect(),

@@ -106,9 +106,10 @@ pub async fn change_password(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let session = req.get_session();
-    let this_session = current_session_id(&session).unwrap_or_default();
+    let this_session = current_session_id(&session)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("a logged-in session without a public id")))?;
     let change = PasswordChange {
-        current_password: form.current_password.clone(),
+        current_password: Password::new(&form.current_password),
         new_password: Password::new(&form.new_password),
         new_password_confirm: Password::new(&form.new_password_confirm),
     };

@@ -60,7 +60,8 @@ pub async fn revoke_others(
     user: CurrentUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let this_session = current_session_id(&req.get_session()).unwrap_or_default();
+    let this_session = current_session_id(&req.get_session())
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("a logged-in session without a public id")))?;
     let ended = db::sessions::delete_for_user_except(&state.db, user.id, &this_session).await?;
     let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
     let detail = Some(format!("{ended} session(s) ended"));

@@ -86,7 +86,14 @@ pub async fn submit(
         Err(AuthError::InvalidCredentials { user_id }) => {
             log::warn!("failed login attempt");
             if user_id.is_some() {
-                audit::record(&state.db, &state.clock, Event::LoginFailed, user_id, &origin, None).await;
+                audit::record_in_background(
+                    &state.db,
+                    &state.clock,
+                    Event::LoginFailed,
+                    user_id,
+                    origin,
+                    None,
+                );
             }
             errors.insert("form", INVALID_CREDENTIALS.to_owned());
             let next = next.unwrap_or_default();

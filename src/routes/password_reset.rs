@@ -14,6 +14,7 @@ use crate::{
         csrf,
         password::Password,
         reset::{self, ResetError},
+        session::RESET_TOKEN_HASH,
     },
     error::AppError,
     flash,
@@ -25,7 +26,6 @@ use crate::{
 
 /// The placeholder that stands in the URL once the real token is in the session.
 pub const SET_PASSWORD: &str = "set-password";
-const STASHED_TOKEN: &str = "gh.reset_token";
 pub const LINK_SENT: &str = "If an account exists for that email address, we have sent it a link to reset the \
                              password. The link works once, for one hour.";
 
@@ -59,23 +59,30 @@ pub async fn request(
             return render_request(&req, StatusCode::UNPROCESSABLE_ENTITY, &form.email, &errors);
         }
     };
-    match reset::request(&state.db, &state.clock, &email).await {
-        Ok(Some(issued)) => {
-            let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
-            let user_id = Some(issued.user.id);
-            audit::record(&state.db, &state.clock, Event::PasswordResetRequested, user_id, &origin, None)
-                .await;
-            send_link(&state, &issued);
+    // Everything that depends on whether the address has an account happens after the answer, so
+    // the answer (and its timing) is the same for every address.
+    let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
+    let state = state.into_inner();
+    actix_web::rt::spawn(async move {
+        match reset::request(&state.db, &state.clock, &email).await {
+            Ok(Some(issued)) => {
+                let user_id = Some(issued.user.id);
+                audit::record(&state.db, &state.clock, Event::PasswordResetRequested, user_id, &origin, None)
+                    .await;
+                send_link(&state, &issued);
+            }
+            Ok(None) => log::info!("password reset asked for an address with no active account"),
+            Err(error) => {
+                log::error!("could not issue a password reset link: {:?}", anyhow::Error::new(error))
+            }
         }
-        Ok(None) => log::info!("password reset asked for an address with no active account"),
-        Err(ResetError::Database(error)) => return Err(error.into()),
-        Err(error) => return Err(AppError::internal(error)),
-    }
+    });
     flash::send(&req, flash::Level::Info, LINK_SENT);
     routes::see_other(&req, "login")
 }
 
-/// A link from the email: stash the token, then show the form at a URL without it.
+/// A link from the email: keep the token's hash in the session, then show the form at a URL without
+/// the token. A string that cannot be a token is refused at once, without creating a session.
 pub async fn confirm_form(
     req: HttpRequest,
     path: web::Path<String>,
@@ -84,18 +91,24 @@ pub async fn confirm_form(
     let session = req.get_session();
     let token = path.into_inner();
     if token != SET_PASSWORD {
-        session.insert(STASHED_TOKEN, token)?;
+        let Some(token_hash) = reset::hash_token(&token) else {
+            return render_invalid(&req);
+        };
+        session.insert(RESET_TOKEN_HASH, token_hash)?;
         return Ok(routes::see_other_path(&format!(
             "{}/{SET_PASSWORD}",
             routes::path_for(&req, "password_reset")?
         )));
     }
-    let Some(token) = session.get::<String>(STASHED_TOKEN).ok().flatten() else {
+    let Some(token_hash) = session.get::<String>(RESET_TOKEN_HASH).ok().flatten() else {
         return render_invalid(&req);
     };
-    match reset::check(&state.db, &state.clock, &token).await {
+    match reset::check(&state.db, &state.clock, &token_hash).await {
         Ok(user) => render_new_password(&req, &state, StatusCode::OK, &user.username, &FieldErrors::new()),
-        Err(ResetError::InvalidToken) => render_invalid(&req),
+        Err(ResetError::InvalidToken) => {
+            session.remove(RESET_TOKEN_HASH);
+            render_invalid(&req)
+        }
         Err(ResetError::Database(error)) => Err(error.into()),
         Err(error) => Err(AppError::internal(error)),
     }
@@ -110,27 +123,27 @@ pub async fn confirm(
 ) -> Result<HttpResponse, AppError> {
     let session = req.get_session();
     let in_path = path.into_inner();
-    let token = if in_path == SET_PASSWORD {
-        match session.get::<String>(STASHED_TOKEN).ok().flatten() {
-            Some(token) => token,
-            None => return render_invalid(&req),
-        }
+    let token_hash = if in_path == SET_PASSWORD {
+        session.get::<String>(RESET_TOKEN_HASH).ok().flatten()
     } else {
-        in_path
+        reset::hash_token(&in_path)
+    };
+    let Some(token_hash) = token_hash else {
+        return render_invalid(&req);
     };
     let completed = reset::complete(
         &state.db,
         &state.hasher,
         &state.clock,
         state.settings.password_min_length,
-        &token,
+        &token_hash,
         Password::new(&form.password),
         Password::new(&form.password_confirm),
     )
     .await;
     match completed {
         Ok(user) => {
-            session.remove(STASHED_TOKEN);
+            session.remove(RESET_TOKEN_HASH);
             // Every session of the user is gone already; this browser starts afresh too.
             if let Some(identity) = identity {
                 identity.logout();
@@ -153,11 +166,16 @@ pub async fn confirm(
             routes::see_other(&req, "login")
         }
         Err(ResetError::Invalid(errors)) => {
-            let username =
-                reset::check(&state.db, &state.clock, &token).await.map(|u| u.username).unwrap_or_default();
+            let username = reset::check(&state.db, &state.clock, &token_hash)
+                .await
+                .map(|u| u.username)
+                .unwrap_or_default();
             render_new_password(&req, &state, StatusCode::UNPROCESSABLE_ENTITY, &username, &errors)
         }
-        Err(ResetError::InvalidToken) => render_invalid(&req),
+        Err(ResetError::InvalidToken) => {
+            session.remove(RESET_TOKEN_HASH);
+            render_invalid(&req)
+        }
         Err(ResetError::Database(error)) => Err(error.into()),
         Err(error) => Err(AppError::internal(error)),
     }

@@ -125,3 +125,59 @@ async fn a_token_seen_before_login_is_worthless_after_it() {
 
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 }
+
+#[actix_web::test]
+async fn a_same_origin_referer_without_origin_is_accepted() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let token = client.csrf_token("/register").await;
+    let res = client
+        .post_form_with(
+            "/register",
+            &refs(&registration(&token)),
+            &[("Referer", "http://localhost:8080/register")],
+        )
+        .await;
+    assert_redirects_to(&res, "/dashboard");
+}
+
+#[actix_web::test]
+async fn an_opaque_null_origin_is_refused() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let token = client.csrf_token("/register").await;
+    let res = client.post_form_with("/register", &refs(&registration(&token)), &[("Origin", "null")]).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn a_refusal_is_json_for_a_json_only_client() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    client.get("/login").await;
+    let res = client
+        .post_form_with("/login", &[("login", "a")], &[("Origin", ORIGIN), ("Accept", "application/json")])
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    let body: serde_json::Value = serde_json::from_str(&res.body).unwrap();
+    assert_eq!(body["status"], 403);
+}
+
+#[actix_web::test]
+async fn a_post_to_a_path_that_does_not_exist_is_a_404_not_a_csrf_refusal() {
+    let app = TestApp::spawn().await;
+    let res = app.client().post_form("/no/such/form", &[("x", "1")]).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn the_form_content_type_is_recognised_in_any_case() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let token = client.csrf_token("/register").await;
+    let body = serde_urlencoded::to_string(refs(&registration(&token))).unwrap();
+    let res = client
+        .post_raw("/register", "Application/X-WWW-Form-Urlencoded", body.into_bytes(), &[("Origin", ORIGIN)])
+        .await;
+    assert_redirects_to(&res, "/dashboard");
+}

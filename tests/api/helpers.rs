@@ -56,6 +56,7 @@ pub struct TestApp {
 pub struct StatementLog {
     count: AtomicUsize,
     writes: AtomicUsize,
+    failed: AtomicUsize,
     sql: std::sync::Mutex<Vec<String>>,
 }
 
@@ -63,6 +64,7 @@ impl StatementLog {
     pub fn reset(&self) {
         self.count.store(0, Ordering::SeqCst);
         self.writes.store(0, Ordering::SeqCst);
+        self.failed.store(0, Ordering::SeqCst);
         self.sql.lock().unwrap().clear();
     }
     pub fn count(&self) -> usize {
@@ -70,6 +72,10 @@ impl StatementLog {
     }
     pub fn writes(&self) -> usize {
         self.writes.load(Ordering::SeqCst)
+    }
+    /// Statements the database refused (e.g. a unique index violated).
+    pub fn failed(&self) -> usize {
+        self.failed.load(Ordering::SeqCst)
     }
     pub fn sql(&self) -> Vec<String> {
         self.sql.lock().unwrap().clone()
@@ -111,6 +117,9 @@ impl TestApp {
             log.count.fetch_add(1, Ordering::SeqCst);
             if !sql.starts_with("SELECT") {
                 log.writes.fetch_add(1, Ordering::SeqCst);
+            }
+            if info.failed {
+                log.failed.fetch_add(1, Ordering::SeqCst);
             }
             log.sql.lock().unwrap().push(info.statement.sql.clone());
         });

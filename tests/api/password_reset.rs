@@ -98,6 +98,10 @@ async fn a_reset_link_moves_the_token_out_of_the_url_sets_the_password_and_ends_
 
     let moved = browser.get(&format!("/password-reset/{token}")).await;
     assert_redirects_to(&moved, "/password-reset/set-password");
+    use sea_orm::EntityTrait;
+    for row in entity::sessions::Entity::find().all(&app.db).await.unwrap() {
+        assert!(!row.state.contains(&token), "the raw token is not kept in a session");
+    }
     let form = browser.get("/password-reset/set-password").await;
     assert_eq!(form.status, StatusCode::OK);
     assert!(!form.body.contains(&token), "the token is not in the page");
@@ -153,8 +157,33 @@ async fn unknown_used_and_expired_links_look_alike() {
     expired.get(&format!("/password-reset/{expired_token}")).await;
     let expired_page = expired.get("/password-reset/set-password").await;
 
-    assert_eq!(unknown_page.status, expired_page.status);
-    assert_eq!(unknown_page.body, expired_page.body);
+    let used_token = issue_token(&app, "alice@example.com").await;
+    assert_redirects_to(&set_new_password(&app.client(), &used_token, NEW_PASSWORD).await, "/login");
+    let used = app.client();
+    used.get(&format!("/password-reset/{used_token}")).await;
+    let used_page = used.get("/password-reset/set-password").await;
+
+    assert_eq!(unknown_page.status, StatusCode::NOT_FOUND);
+    for page in [&expired_page, &used_page] {
+        assert_eq!(unknown_page.status, page.status);
+        assert_eq!(unknown_page.body, page.body);
+    }
+}
+
+#[actix_web::test]
+async fn changing_the_email_invalidates_outstanding_reset_links() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    let token = issue_token(&app, "alice@example.com").await;
+    let changed = client
+        .submit(
+            "/account",
+            "/account/email",
+            &[("email", "alice@new.example.com"), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_redirects_to(&changed, "/account");
+    assert_link_is_dead(&app, &token).await;
 }
 
 #[actix_web::test]

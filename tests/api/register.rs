@@ -189,6 +189,7 @@ async fn two_registrations_racing_for_one_name_give_one_account_and_one_422() {
     let second_fields: Vec<(&str, &str)> =
         second_form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
+    app.statements.reset();
     let (a, b) = tokio::join!(
         first.post_form("/register", &first_fields),
         second.post_form("/register", &second_fields)
@@ -200,6 +201,8 @@ async fn two_registrations_racing_for_one_name_give_one_account_and_one_422() {
     let loser = if a.status == StatusCode::UNPROCESSABLE_ENTITY { &a } else { &b };
     assert!(loser.body.contains("This username is already taken."));
     assert_eq!(app.count_rows("users").await, 1);
+    // Both passed the friendly pre-check while the other was hashing: the unique index decided.
+    assert_eq!(app.statements.failed(), 1, "{:#?}", app.statements.sql());
 }
 
 #[actix_web::test]

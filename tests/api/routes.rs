@@ -42,8 +42,11 @@ async fn every_link_and_form_on_the_pages_leads_to_a_route() {
         (&anonymous, "/"),
         (&anonymous, "/login"),
         (&anonymous, "/register"),
+        (&anonymous, "/password-reset"),
         (&member, "/"),
         (&member, "/dashboard"),
+        (&member, "/account"),
+        (&member, "/account/sessions"),
     ] {
         let body = client.get(page).await.body;
         for attribute in ["href=\"", "action=\""] {
@@ -55,7 +58,9 @@ async fn every_link_and_form_on_the_pages_leads_to_a_route() {
             }
         }
     }
-    assert!(targets.contains("/logout") && targets.contains("/dashboard"), "{targets:?}");
+    for expected in ["/logout", "/dashboard", "/account", "/account/sessions", "/password-reset"] {
+        assert!(targets.contains(expected), "{expected} is not linked: {targets:?}");
+    }
     for target in targets {
         let res = member.get(&target).await;
         // /logout is POST-only: 405 to GET proves it exists.
