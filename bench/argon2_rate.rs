@@ -1,7 +1,7 @@
 //! How many argon2id verifications per second this machine does with Gatehouse's parameters, on all
 //! cores at once: the ceiling for logins per second. Run by `bench/run.sh`.
 //!
-//! `cargo run --release --example argon2_rate -- [seconds]`
+//! `cargo run --release --bin argon2-rate -- [seconds]`
 
 use std::time::{Duration, Instant};
 

@@ -17,7 +17,11 @@ pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DbErr> {
         .sqlx_logging(true)
         .sqlx_logging_level(log::LevelFilter::Debug)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5));
+        .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out by default: a round trip per query. Only a
+        // connection idle long enough to have been dropped (a database restart) is checked first;
+        // a broken busy one fails its query, which is answered 503 and retried on the next request.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if database_url.starts_with("sqlite:") {
         // SQLite has one writer; a small pool avoids "database is locked" under write bursts.
         options.max_connections(if database_url.contains(":memory:") { 1 } else { 4 });

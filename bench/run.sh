@@ -1,0 +1,531 @@
+#!/usr/bin/env bash
+# Gatehouse load benchmark. What it measures and how to read it: bench/README.md.
+#
+#   bash bench/run.sh              # full run: 20 s per scenario, 32 connections; targets enforced
+#   bash bench/run.sh --smoke      # ~2 s per scenario, few connections; targets printed, not enforced
+#   DURATION=60 bash bench/run.sh  # longer scenarios
+#
+# Builds the release binary, starts it on a fresh Postgres database (dropped at exit), logs in through
+# the real forms, then measures with wrk, pgbench and the argon2-rate binary, and writes the table to
+# bench/last-run.md. Exits non-zero when a step fails or a scenario gets a wrong response, and in a
+# full run also when a target is missed.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: bash bench/run.sh [--smoke] [--no-build]
+
+  --smoke     every scenario for ~2 s with few connections; targets are printed, not enforced
+  --no-build  use the binaries already in target/release (default: cargo build --release first)
+
+Environment (defaults: full run / --smoke):
+  DURATION=20/2            seconds per scenario (wrk, pgbench, argon2-rate)
+  CONNECTIONS=32/4         wrk and pgbench connections
+  THREADS=2/2              wrk threads and pgbench -j
+  STORM_CONNECTIONS=8/2    connections of the login stream that runs under the dashboard scenario
+  VIEWS=200/50             sequential page views for the SQL-statements-per-view count
+  PGBENCH_SCALE=10/1       pgbench -i -s
+  PORT=18080               first port tried for the app (the next free one is used)
+  PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres   the Postgres server (trust auth)
+EOF
+}
+
+SMOKE=0
+BUILD=1
+for arg in "$@"; do
+  case "$arg" in
+    --smoke) SMOKE=1 ;;
+    --no-build) BUILD=0 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "unknown argument: $arg" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BENCH=$ROOT/bench
+
+if [ "$SMOKE" = 1 ]; then
+  MODE=smoke
+  DURATION=${DURATION:-2} CONNECTIONS=${CONNECTIONS:-4} THREADS=${THREADS:-2}
+  STORM_CONNECTIONS=${STORM_CONNECTIONS:-2} VIEWS=${VIEWS:-50} PGBENCH_SCALE=${PGBENCH_SCALE:-1}
+  PGBENCH_SAMPLING=1
+else
+  MODE=full
+  DURATION=${DURATION:-20} CONNECTIONS=${CONNECTIONS:-32} THREADS=${THREADS:-2}
+  STORM_CONNECTIONS=${STORM_CONNECTIONS:-8} VIEWS=${VIEWS:-200} PGBENCH_SCALE=${PGBENCH_SCALE:-10}
+  # pgbench's per-transaction log is only for the latency percentiles; a sample is plenty.
+  PGBENCH_SAMPLING=0.1
+fi
+PORT=${PORT:-18080}
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+for name in DURATION CONNECTIONS THREADS STORM_CONNECTIONS VIEWS PGBENCH_SCALE PORT; do
+  value=${!name}
+  if ! [[ $value =~ ^[1-9][0-9]*$ ]]; then
+    echo "$name must be a positive whole number (it is \`$value\`)" >&2
+    exit 2
+  fi
+done
+if [ "$CONNECTIONS" -lt "$THREADS" ]; then
+  echo "CONNECTIONS ($CONNECTIONS) must be at least THREADS ($THREADS): wrk gives each thread its connections" >&2
+  exit 2
+fi
+WARMUP_VIEWS=20
+if [ "$SMOKE" = 1 ]; then WARMUP_SECONDS=1; else WARMUP_SECONDS=3; fi
+STORM_THREADS=$((STORM_CONNECTIONS < THREADS ? STORM_CONNECTIONS : THREADS))
+
+COOKIE_NAME=gatehouse_session # the session cookie over plain http (`__Host-` only on https)
+# Known, fixed and only for this throw-away database: the benchmark must not depend on a secret.
+SESSION_SECRET=gatehouse-benchmark-session-secret-known-value-only-for-throwaway-bench-databases-0123456789
+WRK_TIMEOUT=10s # a request slower than this counts as a socket timeout, which fails the scenario
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+note() { printf '   %s\n' "$*"; }
+fail() {
+  printf '\nFAIL: %s\n' "$*" >&2
+  exit 1
+}
+
+# ---------------------------------------------------------------------------------------------------
+step "tools"
+for tool in cargo curl psql createdb dropdb pgbench awk sort; do
+  command -v "$tool" >/dev/null || fail "\`$tool\` is not installed (Postgres client tools come with postgresql-client)"
+done
+if ! command -v wrk >/dev/null; then
+  note "wrk is missing; installing it with apt-get"
+  if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo -n); fi
+  "${SUDO[@]}" apt-get install -y wrk || { "${SUDO[@]}" apt-get update && "${SUDO[@]}" apt-get install -y wrk; } ||
+    fail "could not install wrk (apt-get install -y wrk)"
+fi
+note "$(wrk -v 2>&1 | head -n1 | sed 's/ *$//')"
+note "$(pgbench --version)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
+APP_PID=""
+STORM_PID=""
+CHILD_PID=""
+TARGETS_ONLY=0 # set when the run got this far and only missed targets: no need for the app's log
+DATABASES=()
+
+cleanup() {
+  local status=$?
+  set +e
+  trap - EXIT INT TERM
+  if [ -n "$CHILD_PID" ] && kill -0 "$CHILD_PID" 2>/dev/null; then
+    kill "$CHILD_PID" 2>/dev/null
+    wait "$CHILD_PID" 2>/dev/null
+  fi
+  if [ -n "$STORM_PID" ] && kill -0 "$STORM_PID" 2>/dev/null; then
+    kill "$STORM_PID" 2>/dev/null
+    wait "$STORM_PID" 2>/dev/null
+  fi
+  if [ -n "$APP_PID" ] && kill -0 "$APP_PID" 2>/dev/null; then
+    kill "$APP_PID" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$APP_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$APP_PID" 2>/dev/null && kill -9 "$APP_PID" 2>/dev/null
+    wait "$APP_PID" 2>/dev/null
+  fi
+  if [ -f "$WORK/app.log" ]; then
+    cp "$WORK/app.log" "$BENCH/last-run-app.log"
+    if [ "$status" -ne 0 ] && [ "$TARGETS_ONLY" = 0 ] && [ -s "$WORK/app.log" ]; then
+      echo "--- last lines of the app's log (all of it: bench/last-run-app.log)" >&2
+      tail -n 20 "$WORK/app.log" >&2
+    fi
+  fi
+  for db in "${DATABASES[@]}"; do
+    dropdb --if-exists --force "$db" 2>/dev/null || echo "could not drop database $db; drop it by hand" >&2
+  done
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Runs a long command as a child and waits for it, so that a signal to this script is handled at
+# once (bash runs traps only between foreground commands, but does interrupt `wait`), and the
+# cleanup can stop the child.
+run_child() {
+  local status=0
+  "$@" &
+  CHILD_PID=$!
+  wait "$CHILD_PID" || status=$?
+  CHILD_PID=""
+  return "$status"
+}
+pause() { run_child sleep "$1"; }
+
+# ---------------------------------------------------------------------------------------------------
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+APP_BIN=$TARGET_DIR/release/gatehouse
+ARGON2_BIN=$TARGET_DIR/release/argon2-rate
+if [ "$BUILD" = 1 ]; then
+  step "cargo build --release --bin gatehouse --bin argon2-rate"
+  cargo build --release --bin gatehouse --bin argon2-rate
+else
+  step "using the binaries already built (--no-build)"
+fi
+[ -x "$APP_BIN" ] || fail "$APP_BIN is missing: run without --no-build"
+[ -x "$ARGON2_BIN" ] || fail "$ARGON2_BIN is missing: run without --no-build"
+
+# ---------------------------------------------------------------------------------------------------
+step "Postgres at $PGHOST:$PGPORT"
+psql -d postgres -AtqX -c 'select 1' >/dev/null 2>&1 ||
+  fail "Postgres does not answer at $PGHOST:$PGPORT as $PGUSER (trust auth expected)"
+PG_VERSION=$(psql -d postgres -AtqX -c 'show server_version')
+note "PostgreSQL $PG_VERSION"
+RUN_ID=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+APP_DB=gatehouse_bench_$RUN_ID
+PGBENCH_DB=gatehouse_pgbench_$RUN_ID
+DATABASES+=("$APP_DB")
+createdb "$APP_DB"
+note "created database $APP_DB (dropped at exit)"
+
+# ---------------------------------------------------------------------------------------------------
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+while port_in_use "$PORT"; do PORT=$((PORT + 1)); done
+URL=http://127.0.0.1:$PORT
+
+step "start the app on $URL"
+# From an empty directory, so a developer's .env cannot change what is measured, and with the
+# app's other settings at their defaults.
+(
+  cd "$WORK"
+  exec env -u SMTP_URL -u PASSWORD_MIN_LENGTH -u SESSION_IDLE_TIMEOUT -u SESSION_MAX_AGE \
+    -u TRUSTED_PROXIES -u FORM_LIMIT_BYTES \
+    DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$APP_DB" \
+    SESSION_SECRET="$SESSION_SECRET" APP_ENV=production \
+    PUBLIC_URL="$URL" BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=warn \
+    "$APP_BIN" serve
+) >"$WORK/app.log" 2>&1 &
+APP_PID=$!
+healthy=0
+for _ in $(seq 1 600); do
+  kill -0 "$APP_PID" 2>/dev/null || fail "the app exited during start-up"
+  if [ "$(curl -s --max-time 2 "$URL/healthz" 2>/dev/null || true)" = ok ]; then
+    healthy=1
+    break
+  fi
+  sleep 0.1
+done
+[ "$healthy" = 1 ] || fail "GET /healthz did not answer \`ok\` within 60 s"
+# Peak memory is read from /proc/$APP_PID: it must be the app itself, not a wrapper.
+[ "$(readlink "/proc/$APP_PID/exe")" = "$(readlink -f "$APP_BIN")" ] ||
+  fail "pid $APP_PID is not $APP_BIN, so its memory would not be the app's"
+note "pid $APP_PID; GET /healthz answers ok"
+
+# ---------------------------------------------------------------------------------------------------
+step "register and log in through the forms"
+USERNAME=bench_$RUN_ID
+EMAIL=$USERNAME@example.com
+PASSWORD="load test passphrase $(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+
+# GET a form page with a cookie jar; prints the form's CSRF token.
+get_form() {
+  local path=$1 jar=$2 code
+  code=$(curl -sS -o "$WORK/form.html" -w '%{http_code}' -c "$jar" -b "$jar" "$URL$path") ||
+    fail "GET $path: curl failed"
+  [ "$code" = 200 ] || fail "GET $path answered $code, not 200"
+  local token
+  token=$(grep -o 'name="csrf_token" value="[0-9a-f]*"' "$WORK/form.html" | head -n1 | sed 's/.*value="//; s/"$//' || true)
+  [ -n "$token" ] || fail "GET $path: no csrf_token in the form"
+  printf '%s' "$token"
+}
+# POST a form (fields as name=value arguments) with the jar and our Origin; must answer 303 to /dashboard.
+post_form() {
+  local path=$1 jar=$2 out code location
+  shift 2
+  local fields=()
+  for field in "$@"; do fields+=(--data-urlencode "$field"); done
+  out=$(curl -sS -o "$WORK/post.html" -w '%{http_code} %{redirect_url}' -c "$jar" -b "$jar" \
+    -H "Origin: $URL" "${fields[@]}" "$URL$path") || fail "POST $path: curl failed"
+  read -r code location <<<"$out"
+  if [ "$code" != 303 ] || [ "$location" != "$URL/dashboard" ]; then
+    grep -o 'class="[a-z-]*error[a-z-]*"[^<]*<*[^<]*' "$WORK/post.html" | head -n5 >&2 || true
+    fail "POST $path answered \`$code ${location:-}\`, not 303 to /dashboard"
+  fi
+}
+
+token=$(get_form /register "$WORK/register.jar")
+post_form /register "$WORK/register.jar" "username=$USERNAME" "email=$EMAIL" "password=$PASSWORD" \
+  "password_confirm=$PASSWORD" "csrf_token=$token"
+note "registered $USERNAME: 303 to /dashboard"
+token=$(get_form /login "$WORK/login.jar")
+post_form /login "$WORK/login.jar" "login=$USERNAME" "password=$PASSWORD" "csrf_token=$token"
+COOKIE=$(awk -v name="$COOKIE_NAME" '$6 == name { value = $7 } END { print value }' "$WORK/login.jar")
+[ -n "$COOKIE" ] || fail "POST /login did not set the $COOKIE_NAME cookie"
+note "logged in: 303 to /dashboard, new $COOKIE_NAME cookie"
+
+# One dashboard view with the cookie; fails unless it is the user's 200 page.
+WELCOME="Welcome, $USERNAME"
+view_dashboard() {
+  local code
+  code=$(curl -sS -o "$WORK/dashboard.html" -w '%{http_code}' -H "Cookie: $COOKIE_NAME=$COOKIE" "$URL/dashboard") ||
+    fail "GET /dashboard: curl failed"
+  [ "$code" = 200 ] || fail "GET /dashboard with the session cookie answered $code, not 200"
+  grep -qF "$WELCOME" "$WORK/dashboard.html" || fail "GET /dashboard answered 200 without \`$WELCOME\`"
+}
+view_dashboard
+anonymous=$(curl -sS -o /dev/null -w '%{http_code}' "$URL/dashboard")
+[ "$anonymous" = 303 ] || fail "GET /dashboard without a session answered $anonymous, not 303"
+note "GET /dashboard: 200 \"$WELCOME\" with the cookie, 303 without"
+# Warm-up for the statement count below: sqlx prepares each statement once per pool connection, and
+# that preparation is a transaction of its own; these views take it out of the steady state measured.
+for _ in $(seq 1 "$WARMUP_VIEWS"); do view_dashboard; done
+note "$WARMUP_VIEWS warm-up views"
+LAST_APP_ACTIVITY=$(date +%s)
+
+# ---------------------------------------------------------------------------------------------------
+step "argon2 ceiling: argon2-rate $DURATION (the app is idle)"
+# `cargo run --release --bin argon2-rate -- <seconds>` runs, started directly so that
+# cargo cannot rebuild anything in the middle of a measurement.
+run_child "$ARGON2_BIN" "$DURATION" >"$WORK/argon2.txt" || fail "argon2-rate failed"
+sed 's/^/   /' "$WORK/argon2.txt"
+ARGON2_PS=$(sed -n 's/.*per_second=\([0-9.]*\).*/\1/p' "$WORK/argon2.txt")
+[ -n "$ARGON2_PS" ] || fail "argon2-rate printed no per_second="
+
+# ---------------------------------------------------------------------------------------------------
+# SQL statements per authenticated page view: the bench database's committed transactions (each
+# autocommit statement is one; so is each pool ping) across VIEWS sequential views. PostgreSQL 15
+# keeps these counters in shared memory, but a backend publishes its pending counts at most once a
+# second and, once idle, only after 10 s (PGSTAT_IDLE_INTERVAL), so each reading waits until the app
+# has been idle for 11 s and the value has stopped moving. It is read from another database, so the
+# reading itself is not counted. The waits overlap with pgbench and argon2-rate, which do not touch
+# the app's database.
+STATS_QUIET=11
+rounded() { awk -v v="$1" 'BEGIN { if (v == "nan") print v; else printf "%.3f", v }'; }
+xact_commit() {
+  psql -d postgres -AtqX -c "select xact_commit from pg_stat_database where datname = '$APP_DB'"
+}
+settled_xact_commit() { # sets SETTLED
+  local since=$1 wait previous current
+  wait=$((since + STATS_QUIET - $(date +%s)))
+  if [ "$wait" -gt 0 ]; then pause "$wait"; fi
+  previous=$(xact_commit)
+  for _ in $(seq 1 30); do
+    pause 1
+    current=$(xact_commit)
+    if [ "$current" = "$previous" ]; then
+      SETTLED=$current
+      return 0
+    fi
+    previous=$current
+  done
+  fail "the bench database's xact_commit kept moving while the app was idle"
+}
+
+step "SQL statements per page view: $VIEWS sequential GET /dashboard"
+settled_xact_commit "$LAST_APP_ACTIVITY"
+BEFORE=$SETTLED
+for _ in $(seq 1 "$VIEWS"); do view_dashboard; done
+LAST_APP_ACTIVITY=$(date +%s)
+note "$VIEWS views, each 200 with \"$WELCOME\"; xact_commit before: $BEFORE (after: read once the app is idle)"
+
+# ---------------------------------------------------------------------------------------------------
+step "pgbench -S -c $CONNECTIONS -j $THREADS -T $DURATION (scale $PGBENCH_SCALE, database $PGBENCH_DB)"
+DATABASES+=("$PGBENCH_DB")
+createdb "$PGBENCH_DB"
+run_child pgbench -i -s "$PGBENCH_SCALE" -q "$PGBENCH_DB" >"$WORK/pgbench-init.txt" 2>&1 ||
+  { cat "$WORK/pgbench-init.txt" >&2; fail "pgbench -i failed"; }
+run_child pgbench -S -n -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" -l --sampling-rate="$PGBENCH_SAMPLING" \
+  --log-prefix="$WORK/pgbench-log" "$PGBENCH_DB" >"$WORK/pgbench.txt" 2>&1 ||
+  { cat "$WORK/pgbench.txt" >&2; fail "pgbench failed"; }
+sed 's/^/   /' "$WORK/pgbench.txt"
+PGBENCH_TPS=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$WORK/pgbench.txt" | head -n1)
+[ -z "$PGBENCH_TPS" ] || PGBENCH_TPS=$(awk -v t="$PGBENCH_TPS" 'BEGIN { printf "%.1f", t }')
+[ -n "$PGBENCH_TPS" ] || fail "pgbench printed no tps"
+grep -q '^number of failed transactions: 0 ' "$WORK/pgbench.txt" || ! grep -q '^number of failed' "$WORK/pgbench.txt" ||
+  fail "pgbench had failed transactions"
+# Column 3 of pgbench's per-transaction log is the latency in microseconds.
+cat "$WORK"/pgbench-log.* | awk '{ print $3 }' | sort -n >"$WORK/pgbench-latencies.txt"
+percentile_ms() { # file of sorted microsecond values, percentile
+  awk -v p="$2" '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; printf "%.3f", v[i] / 1000 }' "$1"
+}
+PGBENCH_P50=$(percentile_ms "$WORK/pgbench-latencies.txt" 50)
+PGBENCH_P99=$(percentile_ms "$WORK/pgbench-latencies.txt" 99)
+dropdb --force "$PGBENCH_DB"
+note "tps $PGBENCH_TPS, p50 $PGBENCH_P50 ms, p99 $PGBENCH_P99 ms ($(wc -l <"$WORK/pgbench-latencies.txt") logged transactions)"
+
+settled_xact_commit "$LAST_APP_ACTIVITY"
+AFTER=$SETTLED
+STATEMENTS_PER_VIEW=$(awk -v a="$AFTER" -v b="$BEFORE" -v n="$VIEWS" 'BEGIN { printf "%.6f", (a - b) / n }')
+note "xact_commit after: $AFTER; $((AFTER - BEFORE)) transactions / $VIEWS views = $(rounded "$STATEMENTS_PER_VIEW") per view"
+
+# ---------------------------------------------------------------------------------------------------
+# wrk output: "Requests/sec:" and the --latency lines "50%" and "99%", in us, ms, s or m.
+wrk_rps() { awk '$1 == "Requests/sec:" { printf "%.1f", $2 }' "$1"; }
+wrk_percentile_ms() {
+  awk -v p="$2" '$1 == p {
+    v = $2
+    if (v ~ /us$/) x = substr(v, 1, length(v) - 2) / 1000
+    else if (v ~ /ms$/) x = substr(v, 1, length(v) - 2) + 0
+    else if (v ~ /s$/) x = substr(v, 1, length(v) - 1) * 1000
+    else if (v ~ /m$/) x = substr(v, 1, length(v) - 1) * 60000
+    else if (v ~ /h$/) x = substr(v, 1, length(v) - 1) * 3600000
+    else x = "nan"
+    printf "%.3f", x
+  }' "$1"
+}
+# Fails the run on socket errors (connect, read, write, timeout) and on a script's wrong responses.
+check_wrk() {
+  local name=$1 file=$2 line
+  grep -q '^Requests/sec:' "$file" || fail "$name: wrk printed no result"
+  if line=$(grep 'Socket errors:' "$file"); then fail "$name: wrk reported $(echo "$line" | sed 's/^ *//')"; fi
+  line=$(grep -E '^BENCH_(CHECK|LOGIN) ' "$file") || fail "$name: the wrk script printed no counts"
+  local bad ok
+  bad=$(sed -n 's/.* bad=\([0-9]*\).*/\1/p' <<<"$line")
+  ok=$(sed -n 's/.* \(ok\|logins\)=\([0-9]*\).*/\2/p' <<<"$line")
+  [ "$bad" = 0 ] || fail "$name: $bad wrong responses ($line)"
+  [ "${ok:-0}" -gt 0 ] || fail "$name: no correct responses at all ($line)"
+}
+login_rate() { sed -n 's/.* logins_per_second=\([0-9.]*\).*/\1/p' "$1"; }
+show() { sed 's/^/   /' "$1"; }
+
+WRK=(wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency --timeout "$WRK_TIMEOUT")
+COOKIE_HEADER="Cookie: $COOKIE_NAME=$COOKIE"
+LOGIN_ARGS=(-- "$USERNAME" "$PASSWORD" "$URL" "$COOKIE_NAME")
+
+# The pool starts with one connection and opens the others on demand (tens of ms each): a short,
+# unmeasured but checked, run first, so that the first scenario's p99 is not the pool's growth.
+step "warm-up: wrk GET /dashboard for $WARMUP_SECONDS s (not measured)"
+run_child wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP_SECONDS}s" --timeout "$WRK_TIMEOUT" -H "$COOKIE_HEADER" \
+  -s "$BENCH/wrk/check.lua" "$URL/dashboard" -- 200 "$WELCOME" >"$WORK/warmup.txt" 2>&1 || true
+check_wrk "warm-up" "$WORK/warmup.txt"
+note "$(grep '^BENCH_CHECK' "$WORK/warmup.txt")"
+
+step "wrk GET /healthz"
+run_child "${WRK[@]}" -s "$BENCH/wrk/check.lua" "$URL/healthz" -- 200 ok >"$WORK/healthz.txt" 2>&1 || true
+show "$WORK/healthz.txt"
+check_wrk "GET /healthz" "$WORK/healthz.txt"
+
+step "wrk GET /dashboard (logged in)"
+run_child "${WRK[@]}" -H "$COOKIE_HEADER" -s "$BENCH/wrk/check.lua" "$URL/dashboard" -- 200 "$WELCOME" \
+  >"$WORK/dashboard.txt" 2>&1 || true
+show "$WORK/dashboard.txt"
+check_wrk "GET /dashboard" "$WORK/dashboard.txt"
+
+step "wrk logins: GET /login + POST /login, a fresh session and CSRF token for each"
+run_child "${WRK[@]}" -s "$BENCH/wrk/login.lua" "$URL" "${LOGIN_ARGS[@]}" >"$WORK/login.txt" 2>&1 || true
+show "$WORK/login.txt"
+check_wrk "logins" "$WORK/login.txt"
+
+step "wrk GET /dashboard during a login storm ($STORM_CONNECTIONS connections logging in)"
+wrk -t "$STORM_THREADS" -c "$STORM_CONNECTIONS" -d "$((DURATION + 2))s" --latency --timeout "$WRK_TIMEOUT" \
+  -s "$BENCH/wrk/login.lua" "$URL" "${LOGIN_ARGS[@]}" >"$WORK/storm-logins.txt" 2>&1 &
+STORM_PID=$!
+pause 1 # the storm is running before the dashboard is measured, and lasts until after
+run_child "${WRK[@]}" -H "$COOKIE_HEADER" -s "$BENCH/wrk/check.lua" "$URL/dashboard" -- 200 "$WELCOME" \
+  >"$WORK/storm-dashboard.txt" 2>&1 || true
+wait "$STORM_PID" || true
+STORM_PID=""
+show "$WORK/storm-dashboard.txt"
+echo "   --- the login stream meanwhile:"
+show "$WORK/storm-logins.txt"
+check_wrk "GET /dashboard during the login storm" "$WORK/storm-dashboard.txt"
+check_wrk "the login storm" "$WORK/storm-logins.txt"
+
+# ---------------------------------------------------------------------------------------------------
+step "peak memory of the app"
+kill -0 "$APP_PID" 2>/dev/null || fail "the app is no longer running"
+RSS_KIB=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$APP_PID/status")
+RSS_MIB=$(awk -v k="$RSS_KIB" 'BEGIN { printf "%.1f", k / 1024 }')
+note "VmHWM $RSS_KIB kB = $RSS_MIB MiB"
+APP_LOG_PROBLEMS=$(grep -cE '^[0-9TZ:.-]+ (WARN|ERROR) ' "$WORK/app.log" || true)
+
+# ---------------------------------------------------------------------------------------------------
+HEALTHZ_RPS=$(wrk_rps "$WORK/healthz.txt")
+HEALTHZ_P50=$(wrk_percentile_ms "$WORK/healthz.txt" 50%)
+HEALTHZ_P99=$(wrk_percentile_ms "$WORK/healthz.txt" 99%)
+DASH_RPS=$(wrk_rps "$WORK/dashboard.txt")
+DASH_P50=$(wrk_percentile_ms "$WORK/dashboard.txt" 50%)
+DASH_P99=$(wrk_percentile_ms "$WORK/dashboard.txt" 99%)
+LOGIN_PS=$(login_rate "$WORK/login.txt")
+LOGIN_RPS=$(wrk_rps "$WORK/login.txt")
+LOGIN_P50=$(wrk_percentile_ms "$WORK/login.txt" 50%)
+LOGIN_P99=$(wrk_percentile_ms "$WORK/login.txt" 99%)
+STORM_RPS=$(wrk_rps "$WORK/storm-dashboard.txt")
+STORM_P50=$(wrk_percentile_ms "$WORK/storm-dashboard.txt" 50%)
+STORM_P99=$(wrk_percentile_ms "$WORK/storm-dashboard.txt" 99%)
+STORM_LOGIN_PS=$(login_rate "$WORK/storm-logins.txt")
+
+# Ratios keep their precision for the verdicts; the table shows them rounded.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.6f", a / b }'; }
+DASH_VS_PGBENCH=$(ratio "$DASH_RPS" "$PGBENCH_TPS")
+LOGINS_VS_ARGON2=$(ratio "$LOGIN_PS" "$ARGON2_PS")
+STORM_P99_VS_P99=$(ratio "$STORM_P99" "$DASH_P99")
+
+FAILED=0
+verdict() { # value operator limit
+  if awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+      if (v == "nan") exit 1
+      if (op == ">=") exit !(v + 0 >= l + 0)
+      if (op == "<=") exit !(v + 0 <= l + 0)
+      if (op == "<") exit !(v + 0 < l + 0)
+      exit 1 }'; then
+    echo PASS
+  else
+    echo FAIL
+  fi
+}
+T_DASH=$(verdict "$DASH_VS_PGBENCH" ">=" 0.2)
+T_LOGIN=$(verdict "$LOGINS_VS_ARGON2" ">=" 0.8)
+T_STORM=$(verdict "$STORM_P99_VS_P99" "<=" 2)
+T_RSS=$(verdict "$RSS_MIB" "<" 64)
+T_SQL=$(verdict "$STATEMENTS_PER_VIEW" "<=" 2)
+for t in "$T_DASH" "$T_LOGIN" "$T_STORM" "$T_RSS" "$T_SQL"; do [ "$t" = PASS ] || FAILED=$((FAILED + 1)); done
+
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain -- src entity migration templates static Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+  COMMIT="$COMMIT with uncommitted changes"
+fi
+if [ "$BUILD" = 0 ]; then
+  # The binary may be older than the checkout: say when it was built.
+  COMMIT="$COMMIT, --no-build: binary of $(date -u -r "$APP_BIN" '+%Y-%m-%d %H:%M UTC')"
+fi
+CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+if [ "$MODE" = smoke ]; then ENFORCED="printed, not enforced (--smoke)"; else ENFORCED="enforced"; fi
+
+{
+  echo "# Gatehouse benchmark"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT, $MODE run: ${DURATION} s per scenario," \
+    "$CONNECTIONS connections and $THREADS threads (login storm: $STORM_CONNECTIONS connections)," \
+    "$(nproc) cores${CPU:+ ($CPU)}, PostgreSQL $PG_VERSION."
+  echo
+  echo "| scenario | requests/s | p50 (ms) | p99 (ms) |"
+  echo "|---|---:|---:|---:|"
+  echo "| GET /healthz | $HEALTHZ_RPS | $HEALTHZ_P50 | $HEALTHZ_P99 |"
+  echo "| GET /dashboard, logged in | $DASH_RPS | $DASH_P50 | $DASH_P99 |"
+  echo "| logins (GET + POST /login), logins/s | $LOGIN_PS | $LOGIN_P50 | $LOGIN_P99 |"
+  echo "| GET /dashboard during a login storm ($STORM_LOGIN_PS logins/s) | $STORM_RPS | $STORM_P50 | $STORM_P99 |"
+  echo "| pgbench -S (one indexed read), tps | $PGBENCH_TPS | $PGBENCH_P50 | $PGBENCH_P99 |"
+  echo "| argon2id verifications/s, all cores | $ARGON2_PS | | |"
+  echo
+  echo "The logins row counts successful logins (303 to /dashboard); its latencies mix the GET and the"
+  echo "POST of each login (wrk: $LOGIN_RPS requests/s)."
+  echo
+  echo "| target | measured | limit | result |"
+  echo "|---|---:|---:|---|"
+  echo "| dashboard requests/s ÷ pgbench tps | $(rounded "$DASH_VS_PGBENCH") | ≥ 0.2 | $T_DASH |"
+  echo "| logins/s ÷ argon2 verifications/s | $(rounded "$LOGINS_VS_ARGON2") | ≥ 0.8 | $T_LOGIN |"
+  echo "| dashboard p99 during logins ÷ dashboard p99 | $(rounded "$STORM_P99_VS_P99") | ≤ 2 | $T_STORM |"
+  echo "| peak RSS of the app (VmHWM) | $RSS_MIB MiB | < 64 MiB | $T_RSS |"
+  echo "| SQL statements per page view ($VIEWS views) | $(rounded "$STATEMENTS_PER_VIEW") | ≤ 2 | $T_SQL |"
+  echo
+  echo "Targets $ENFORCED: $((5 - FAILED)) of 5 met. The app's log has $APP_LOG_PROBLEMS WARN or ERROR lines" \
+    "(bench/last-run-app.log; without SMTP_URL there is one at start-up)."
+} >"$WORK/table.md"
+cp "$WORK/table.md" "$BENCH/last-run.md"
+
+step "results (also in bench/last-run.md)"
+echo
+cat "$WORK/table.md"
+
+if [ "$MODE" = full ] && [ "$FAILED" -gt 0 ]; then
+  TARGETS_ONLY=1
+  echo
+  echo "FAIL: $FAILED target(s) missed" >&2
+  exit 1
+fi
+echo
+echo "bench: $MODE run finished"

@@ -1,0 +1,113 @@
+-- wrk script: logins through the real form, each with a fresh session and CSRF token.
+--
+--   wrk ... -s bench/wrk/login.lua http://host:port -- <login> <password> <origin> [cookie name]
+--
+-- Every login is two requests: GET /login without a cookie (the app creates an anonymous session,
+-- sets its cookie and puts the session's CSRF token in the form), then POST /login with that cookie,
+-- that token and an Origin header, which must answer 303 to /dashboard.
+--
+-- wrk's request() and response() are per thread, not per connection: a thread's connections share
+-- one Lua state, and request() does not say which connection it is for. So instead of pairing
+-- requests by connection, every form a GET brings back goes into the thread's queue of unused
+-- (cookie, token) pairs, and the next request() of any connection of that thread POSTs the oldest
+-- one; with none waiting it GETs a new form. A session is bound to its cookie, not to a TCP
+-- connection, so this is exactly what browsers do, and each token is used once.
+--
+-- done() prints:  BENCH_LOGIN logins=<n> forms=<n> bad=<n> first_bad=<status> seconds=<s> logins_per_second=<r>
+
+local threads = {}
+
+function setup(thread)
+   table.insert(threads, thread)
+end
+
+local function urlencode(s)
+   return (string.gsub(s, "[^%w%-%._~]", function(c)
+      return string.format("%%%02X", string.byte(c))
+   end))
+end
+
+-- wrk hands headers over as a table keyed by the name as received (actix sends lower case); when a
+-- name repeats, the last value wins. Look the name up case-insensitively.
+local function header(headers, name)
+   name = string.lower(name)
+   for key, value in pairs(headers) do
+      if string.lower(key) == name then
+         return value
+      end
+   end
+   return nil
+end
+
+function init(args)
+   local login, password = args[1], args[2]
+   origin = args[3]
+   cookie_name = args[4] or "gatehouse_session"
+   -- the name as a Lua pattern ("__Host-gatehouse_session" has a "-", a pattern quantifier)
+   cookie_pattern = string.gsub(cookie_name, "%p", "%%%0") .. "=([^;]+)"
+   form_prefix = "login=" .. urlencode(login) .. "&password=" .. urlencode(password) .. "&csrf_token="
+   queue, head, tail = {}, 1, 0
+   logins, forms, bad, first_bad = 0, 0, 0, ""
+end
+
+function request()
+   if head <= tail then
+      local pair = queue[head]
+      queue[head] = nil
+      head = head + 1
+      return wrk.format("POST", "/login", {
+         ["Cookie"] = cookie_name .. "=" .. pair.cookie,
+         ["Origin"] = origin,
+         ["Content-Type"] = "application/x-www-form-urlencoded",
+      }, form_prefix .. pair.token)
+   end
+   return wrk.format("GET", "/login", {})
+end
+
+local function wrong(status)
+   bad = bad + 1
+   if first_bad == "" then
+      first_bad = tostring(status)
+   end
+end
+
+function response(status, headers, body)
+   if status == 200 then
+      -- the login form: a new session cookie and its token
+      local token = body and string.match(body, 'name="csrf_token" value="(%x+)"')
+      local set_cookie = header(headers, "set-cookie")
+      local cookie = set_cookie and string.match(set_cookie, cookie_pattern)
+      if token and cookie then
+         forms = forms + 1
+         tail = tail + 1
+         queue[tail] = { cookie = cookie, token = token }
+      else
+         wrong("200-without-form")
+      end
+   elseif status == 303 then
+      local location = header(headers, "location") or ""
+      if string.match(location, "/dashboard$") then
+         logins = logins + 1
+      else
+         wrong("303-to-" .. string.gsub(location, "%s", "_"))
+      end
+   else
+      wrong(status)
+   end
+end
+
+function done(summary, latency, requests)
+   local total_logins, total_forms, total_bad, first = 0, 0, 0, ""
+   for _, thread in ipairs(threads) do
+      total_logins = total_logins + (thread:get("logins") or 0)
+      total_forms = total_forms + (thread:get("forms") or 0)
+      total_bad = total_bad + (thread:get("bad") or 0)
+      local f = thread:get("first_bad") or ""
+      if first == "" and f ~= "" then
+         first = f
+      end
+   end
+   local seconds = summary.duration / 1e6
+   io.write(string.format("BENCH_LOGIN logins=%d forms=%d bad=%d first_bad=%s seconds=%.3f logins_per_second=%.2f\n",
+      total_logins, total_forms, total_bad, first == "" and "-" or first, seconds, total_logins / seconds))
+end
