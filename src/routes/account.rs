@@ -21,7 +21,7 @@ use crate::{
     mail::Email,
     routes,
     startup::AppState,
-    views::{self, EventView, SessionView},
+    views::{self, EventView},
 };
 
 /// How many security events the account page lists.
@@ -199,12 +199,7 @@ async fn render(
     failed: Failed,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let this_session = current_session_id(&req.get_session());
-    let sessions: Vec<SessionView> = db::sessions::list_for_user(&state.db, user.id)
-        .await?
-        .iter()
-        .map(|row| SessionView::new(row, this_session.as_deref(), now))
-        .collect();
+    let sessions = super::account_sessions::session_views(req, state, user.id).await?;
     let events: Vec<EventView> = db::audit_events::recent_for_user(&state.db, user.id, RECENT_EVENTS)
         .await?
         .iter()

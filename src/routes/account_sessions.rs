@@ -19,17 +19,26 @@ pub async fn list(
     user: CurrentUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let now = state.clock.now();
-    let this_session = current_session_id(&req.get_session());
-    let sessions: Vec<SessionView> = db::sessions::list_for_user(&state.db, user.id)
-        .await?
-        .iter()
-        .map(|row| SessionView::new(row, this_session.as_deref(), now))
-        .collect();
+    let sessions = session_views(&req, &state, user.id).await?;
     csrf::ensure_token(&req.get_session())?;
     let mut context = tera::Context::new();
     context.insert("sessions", &sessions);
     views::render(&req, StatusCode::OK, "sessions.html", context)
+}
+
+/// The user's sessions as the pages show them, this device marked; also used by the account page.
+pub(super) async fn session_views(
+    req: &HttpRequest,
+    state: &AppState,
+    user_id: i64,
+) -> Result<Vec<SessionView>, AppError> {
+    let now = state.clock.now();
+    let this_session = current_session_id(&req.get_session());
+    Ok(db::sessions::list_for_user(&state.db, user_id)
+        .await?
+        .iter()
+        .map(|row| SessionView::new(row, this_session.as_deref(), now))
+        .collect())
 }
 
 /// Ends one of the user's sessions; someone else's (or an unknown id) is a 404.
