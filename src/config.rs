@@ -7,8 +7,11 @@ use std::{fmt, net::IpAddr, path::PathBuf, time::Duration};
 pub struct Settings {
     pub database_url: String,
     pub bind_addr: String,
-    /// `scheme://host[:port]` with no trailing slash: the origin POSTs must come from.
+    /// `scheme://host[:port]` with no trailing slash: the origin links in pages and emails use.
     pub public_origin: String,
+    /// The origins a POST may come from: `PUBLIC_URL` alone when it is set, else the loopback
+    /// origins of the bound port (a newcomer may open `localhost` as well as `127.0.0.1`).
+    pub allowed_origins: Vec<String>,
     pub session_secret: SessionSecret,
     pub smtp_url: Option<String>,
     /// The `From:` of every email.
@@ -34,6 +37,7 @@ impl fmt::Debug for Settings {
             .field("database_url", &redact_url_password(&self.database_url))
             .field("bind_addr", &self.bind_addr)
             .field("public_origin", &self.public_origin)
+            .field("allowed_origins", &self.allowed_origins)
             .field("session_secret", &self.session_secret)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url_password))
             .field("mail_from", &self.mail_from)
@@ -120,13 +124,21 @@ impl Settings {
             }
         };
         let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        bind_addr.parse::<std::net::SocketAddr>().map_err(|e| ConfigError::Invalid {
+        let bound = bind_addr.parse::<std::net::SocketAddr>().map_err(|e| ConfigError::Invalid {
             name: "BIND_ADDR",
             reason: format!("`{bind_addr}` is not host:port ({e})"),
         })?;
-        let public_origin = match get("PUBLIC_URL") {
-            Some(url) => parse_origin(&url)?,
-            None => format!("http://{bind_addr}"),
+        let (public_origin, allowed_origins) = match get("PUBLIC_URL") {
+            Some(url) => {
+                let origin = parse_origin(&url)?;
+                (origin.clone(), vec![origin])
+            }
+            None => {
+                let port = bound.port();
+                let loopback =
+                    ["localhost", "127.0.0.1", "[::1]"].map(|host| format!("http://{host}:{port}"));
+                (loopback[0].clone(), loopback.to_vec())
+            }
         };
         let session_secret = match get("SESSION_SECRET") {
             Some(secret) => SessionSecret::new(secret.into_bytes())?,
@@ -172,6 +184,7 @@ impl Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://gatehouse.db?mode=rwc".to_owned()),
             bind_addr,
             public_origin,
+            allowed_origins,
             session_secret,
             smtp_url: get("SMTP_URL"),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "Gatehouse <no-reply@localhost>".to_owned()),
@@ -291,11 +304,25 @@ mod tests {
         let s = Settings::from_lookup(lookup(&[("SESSION_SECRET", SECRET)])).unwrap();
         assert_eq!(s.database_url, "sqlite://gatehouse.db?mode=rwc");
         assert_eq!(s.bind_addr, "127.0.0.1:8080");
-        assert_eq!(s.public_origin, "http://127.0.0.1:8080");
+        assert_eq!(s.public_origin, "http://localhost:8080");
+        assert_eq!(
+            s.allowed_origins,
+            ["http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:8080"]
+        );
         assert_eq!(s.password_min_length, 15);
         assert_eq!(s.session_idle_timeout, Duration::from_secs(12 * 3600));
         assert_eq!(s.session_max_age, Duration::from_secs(24 * 3600));
         assert!(!s.is_https());
+    }
+
+    #[test]
+    fn without_public_url_every_loopback_origin_of_the_bound_port_may_post() {
+        let s = Settings::from_lookup(lookup(&[("SESSION_SECRET", SECRET), ("BIND_ADDR", "0.0.0.0:3000")]))
+            .unwrap();
+        assert_eq!(s.public_origin, "http://localhost:3000");
+        assert!(s.allowed_origins.contains(&"http://127.0.0.1:3000".to_owned()));
+        assert!(s.allowed_origins.contains(&"http://[::1]:3000".to_owned()));
+        assert!(!s.allowed_origins.iter().any(|o| o.contains("0.0.0.0")));
     }
 
     #[test]
@@ -313,6 +340,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.public_origin, "https://example.com");
+        assert_eq!(s.allowed_origins, ["https://example.com"]);
         assert!(s.is_https());
         let with_port = Settings::from_lookup(lookup(&[
             ("SESSION_SECRET", SECRET),

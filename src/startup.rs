@@ -24,7 +24,7 @@ use crate::{
     auth::{
         csrf, current_user,
         password::PasswordHasher,
-        remember,
+        remember, session,
         session_store::{DbSessionStore, SessionPolicy},
     },
     clock::Clock,
@@ -33,7 +33,7 @@ use crate::{
     error::AppError,
     flash::{self, FlashConfig},
     mail::Mailer,
-    middleware::{error_pages, request_log, security_headers},
+    middleware::{error_pages, head, request_log, security_headers},
     routes,
     views::Templates,
 };
@@ -75,7 +75,7 @@ impl AppState {
 
 /// Builds the whole application. Middleware order, outermost first: request id and access log, error
 /// pages, security headers, remember-me cookie lifetime, session, identity, flash, user loader, CSRF,
-/// then the routes.
+/// HEAD-as-GET, then the routes.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -108,7 +108,10 @@ pub fn app(
                 .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
         )
         .build();
-    let identity = IdentityMiddleware::builder().logout_behavior(LogoutBehavior::PurgeSession).build();
+    let identity = IdentityMiddleware::builder()
+        .id_key(session::USER_ID)
+        .logout_behavior(LogoutBehavior::PurgeSession)
+        .build();
     let flash_config = FlashConfig { key, secure: settings.is_https() };
     let form_limit = settings.form_limit_bytes;
 
@@ -128,6 +131,7 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
         .configure(routes::configure)
         .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }))
+        .wrap(from_fn(head::as_get))
         .wrap(from_fn(csrf::middleware))
         .wrap(from_fn(current_user::middleware))
         .wrap(from_fn(flash::middleware))
@@ -196,11 +200,10 @@ fn warn_about_risky_settings(settings: &Settings) {
             "SMTP_URL is not set: emails, password reset links included, are written to this log"
         );
     }
-    if settings.public_origin.contains("://0.0.0.0") || settings.public_origin.contains("://[::]") {
+    if settings.allowed_origins.len() > 1 && !settings.bind_addr.starts_with("127.") {
         log::warn!(
-            "PUBLIC_URL is not set and BIND_ADDR listens on every address: browsers will send an Origin that is \
-             not {}, and every form POST will be refused. Set PUBLIC_URL to the address users open.",
-            settings.public_origin
+            "PUBLIC_URL is not set: forms are accepted only from {}. Set PUBLIC_URL to the address users open.",
+            settings.allowed_origins.join(", ")
         );
     }
 }

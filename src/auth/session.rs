@@ -3,8 +3,8 @@
 
 use actix_session::Session;
 
-/// actix-identity's own key for the logged-in user's id (its default `id_key`).
-pub const USER_ID: &str = "actix_identity.user_id";
+/// The logged-in user's id, set as actix-identity's `id_key` so it does not depend on that crate's default.
+pub const USER_ID: &str = "gh.uid";
 pub const CSRF_TOKEN: &str = "gh.csrf";
 pub const CLIENT_IP: &str = "gh.ip";
 pub const USER_AGENT: &str = "gh.ua";

@@ -11,7 +11,9 @@ use actix_web::{
     middleware::Next,
 };
 
-use crate::telemetry::REQUEST_ID;
+use crate::telemetry::{self, REQUEST_ID};
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id of the current request, in its extensions, for the 500/503 pages.
 #[derive(Clone, Debug)]
@@ -28,7 +30,7 @@ pub async fn middleware(
     // Routes whose path holds a secret are logged by their pattern, never their value.
     let path = loggable_path(req.path());
 
-    let result = REQUEST_ID.scope(id.clone(), next.call(req)).await;
+    let result = telemetry::scope_request(id.clone(), next.call(req)).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     REQUEST_ID.sync_scope(id.clone(), || match &result {
         Ok(res) => log::info!("{method} {path} {} {elapsed_ms:.1}ms", res.status().as_u16()),
@@ -37,11 +39,23 @@ pub async fn middleware(
             log::info!("{method} {path} {status} {elapsed_ms:.1}ms");
         }
     });
-    let mut res = result?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+    let value = HeaderValue::from_str(&id).ok();
+    match result {
+        Ok(mut res) => {
+            if let Some(value) = value {
+                res.headers_mut().insert(X_REQUEST_ID, value);
+            }
+            Ok(res)
+        }
+        // A middleware failed and took the request with it: its response carries the id too.
+        Err(error) => {
+            let mut response = error.error_response();
+            if let Some(value) = value {
+                response.headers_mut().insert(X_REQUEST_ID, value);
+            }
+            Err(actix_web::error::InternalError::from_response(error, response).into())
+        }
     }
-    Ok(res)
 }
 
 fn new_request_id() -> String {
@@ -53,10 +67,50 @@ fn new_request_id() -> String {
     hex::encode(bytes)
 }
 
-/// The path as it may be logged: a reset token in it is replaced by a placeholder.
+/// The path as it may be logged: a reset token in it is replaced by a placeholder. The prefix is
+/// compared on the decoded path, as the router does, so `/%70assword-reset/<token>` is hidden too.
 pub fn loggable_path(path: &str) -> String {
-    match path.strip_prefix("/password-reset/") {
-        Some(token) if !token.is_empty() => "/password-reset/[token]".to_owned(),
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let collapsed = collapse_slashes(&decoded);
+    match collapsed.to_ascii_lowercase().strip_prefix("/password-reset/") {
+        Some(rest) if !rest.is_empty() && rest != "set-password" => "/password-reset/[token]".to_owned(),
         _ => path.chars().take(200).collect(),
+    }
+}
+
+fn collapse_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn a_reset_token_never_reaches_the_log_however_the_path_is_spelled() {
+        for path in [
+            "/password-reset/SECRET",
+            "/%70assword-reset/SECRET",
+            "/password-reset/SECRET/",
+            "//password-reset//SECRET",
+            "/Password-Reset/SECRET",
+            "/password%2Dreset/SECRET",
+        ] {
+            let logged = loggable_path(path);
+            assert!(!logged.contains("SECRET"), "{path} logged as {logged}");
+        }
+    }
+
+    #[test]
+    fn other_paths_are_logged_as_sent() {
+        assert_eq!(loggable_path("/dashboard"), "/dashboard");
+        assert_eq!(loggable_path("/password-reset/set-password"), "/password-reset/set-password");
+        assert_eq!(loggable_path("/password-reset"), "/password-reset");
     }
 }

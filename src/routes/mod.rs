@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/healthz").name("healthz").get(health::check))
         .service(web::resource("/static/style.css").name("stylesheet").get(assets::stylesheet))
+        .service(web::resource("/favicon.ico").name("favicon").get(assets::favicon))
         // Logged-in pages: the guard is the one place that sends anonymous visitors to log in.
         .service(
             web::resource("/dashboard").name("dashboard").wrap(from_fn(require_login)).get(dashboard::show),

@@ -164,10 +164,109 @@ async fn a_refusal_is_json_for_a_json_only_client() {
 }
 
 #[actix_web::test]
-async fn a_post_to_a_path_that_does_not_exist_is_a_404_not_a_csrf_refusal() {
+async fn a_post_to_a_path_that_does_not_exist_is_checked_like_any_other() {
     let app = TestApp::spawn().await;
-    let res = app.client().post_form("/no/such/form", &[("x", "1")]).await;
-    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let client = app.client();
+    let refused = client.post_form("/no/such/form", &[("x", "1")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "no token: refused before routing");
+
+    let token = client.csrf_token("/login").await;
+    let res = client.post_form("/no/such/form", &[("csrf_token", &token)]).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "with a token the router answers");
+}
+
+fn without_public_url(
+    bind: &'static str,
+) -> impl FnOnce(&mut std::collections::HashMap<&'static str, String>) {
+    move |vars| {
+        vars.remove("PUBLIC_URL");
+        vars.insert("BIND_ADDR", bind.to_owned());
+    }
+}
+
+#[actix_web::test]
+async fn without_public_url_every_loopback_name_of_the_bound_port_can_post() {
+    for origin in ["http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:8080"] {
+        let app = TestApp::spawn_with(without_public_url("127.0.0.1:8080")).await;
+        let client = app.client();
+        let token = client.csrf_token("/register").await;
+        let res =
+            client.post_form_with("/register", &refs(&registration(&token)), &[("Origin", origin)]).await;
+        assert_redirects_to(&res, "/dashboard");
+    }
+}
+
+#[actix_web::test]
+async fn without_public_url_other_ports_and_hosts_are_still_refused() {
+    for origin in
+        ["http://localhost:9090", "http://0.0.0.0:8080", "https://localhost:8080", "http://evil.example"]
+    {
+        let app = TestApp::spawn_with(without_public_url("0.0.0.0:8080")).await;
+        let client = app.client();
+        let token = client.csrf_token("/register").await;
+        let res =
+            client.post_form_with("/register", &refs(&registration(&token)), &[("Origin", origin)]).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{origin}");
+        assert_eq!(app.count_rows("users").await, 0);
+    }
+}
+
+#[actix_web::test]
+async fn with_public_url_set_only_it_may_post() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("PUBLIC_URL", "http://gate.example:8080".to_owned());
+        vars.insert("BIND_ADDR", "127.0.0.1:8080".to_owned());
+    })
+    .await;
+    let client = app.client();
+    let token = client.csrf_token("/register").await;
+    let fields = registration(&token);
+    let refused =
+        client.post_form_with("/register", &refs(&fields), &[("Origin", "http://localhost:8080")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let accepted =
+        client.post_form_with("/register", &refs(&fields), &[("Origin", "http://gate.example:8080")]).await;
+    assert_redirects_to(&accepted, "/dashboard");
+}
+
+#[actix_web::test]
+async fn a_form_body_that_is_not_urlencoded_utf8_is_a_400_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let token = client.csrf_token("/register").await;
+    let valid = format!(
+        "username=mallory&email=m%40example.com&password=a+long+and+unusual+passphrase\
+         &password_confirm=a+long+and+unusual+passphrase&csrf_token={token}"
+    );
+    for broken in [
+        valid.replace("username=mallory", "username=mall%ffory"),
+        valid.replace("username=mallory", "username=mall%zzory"),
+        valid.replace("username=mallory", "username=mallory%"),
+        valid.replace("username=mallory", "username=mall%C3ory"),
+    ] {
+        let res = client
+            .post_raw(
+                "/register",
+                "application/x-www-form-urlencoded",
+                broken.into_bytes(),
+                &[("Origin", ORIGIN)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+        assert!(res.body.contains("Bad request"));
+    }
+    let mut raw_bytes = valid.clone().into_bytes();
+    raw_bytes.splice(9..9, [0xff, 0xfe]);
+    let res = client
+        .post_raw("/register", "application/x-www-form-urlencoded", raw_bytes, &[("Origin", ORIGIN)])
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.count_rows("users").await, 0);
+
+    let res = client
+        .post_raw("/register", "application/x-www-form-urlencoded", valid.into_bytes(), &[("Origin", ORIGIN)])
+        .await;
+    assert_redirects_to(&res, "/dashboard");
 }
 
 #[actix_web::test]

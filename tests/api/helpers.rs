@@ -97,36 +97,8 @@ impl TestApp {
         database: TestDb,
         customise: impl FnOnce(&mut HashMap<&'static str, String>),
     ) -> Self {
-        LOGGING.call_once(|| {
-            // `RUST_LOG=debug cargo test` shows the app's log for a failing test.
-            let _ = env_logger::builder().is_test(true).try_init();
-        });
-        let mut vars: HashMap<&'static str, String> = HashMap::from([
-            ("SESSION_SECRET", SECRET.to_owned()),
-            ("DATABASE_URL", database.url.clone()),
-            ("PUBLIC_URL", ORIGIN.to_owned()),
-        ]);
-        customise(&mut vars);
-        let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings");
-
-        let statements = Arc::new(StatementLog::default());
-        let mut db = gatehouse::db::connect(&database.url).await.expect("connect to the test database");
-        let log = statements.clone();
-        db.set_metric_callback(move |info| {
-            let sql = info.statement.sql.trim_start().to_ascii_uppercase();
-            log.count.fetch_add(1, Ordering::SeqCst);
-            if !sql.starts_with("SELECT") {
-                log.writes.fetch_add(1, Ordering::SeqCst);
-            }
-            if info.failed {
-                log.failed.fetch_add(1, Ordering::SeqCst);
-            }
-            log.sql.lock().unwrap().push(info.statement.sql.clone());
-        });
-        Migrator::up(&db, None).await.expect("migrate the test database");
-
-        let clock = Clock::default();
-        let state = AppState::new(settings.clone(), db.clone(), clock.clone()).expect("app state");
+        let (state, statements) = build_state(&database, customise).await;
+        let (db, clock, settings) = (state.db.clone(), state.clock.clone(), state.settings.clone());
         let service = Rc::new(test::init_service(startup::app(state)).await);
         let call = Rc::new(move |request: actix_http::Request| -> CallFuture {
             let service = service.clone();
@@ -182,6 +154,196 @@ impl TestApp {
             .unwrap()
             .unwrap();
         row.try_get::<i64>("", "n").unwrap()
+    }
+}
+
+/// Settings, a migrated connection that counts its statements, and the app state, as `serve` builds
+/// them, on `database`.
+async fn build_state(
+    database: &TestDb,
+    customise: impl FnOnce(&mut HashMap<&'static str, String>),
+) -> (AppState, Arc<StatementLog>) {
+    LOGGING.call_once(|| {
+        // `RUST_LOG=debug cargo test` shows the app's log for a failing test.
+        let _ = env_logger::builder().is_test(true).try_init();
+    });
+    let mut vars: HashMap<&'static str, String> = HashMap::from([
+        ("SESSION_SECRET", SECRET.to_owned()),
+        ("DATABASE_URL", database.url.clone()),
+        ("PUBLIC_URL", ORIGIN.to_owned()),
+    ]);
+    customise(&mut vars);
+    let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings");
+
+    let statements = Arc::new(StatementLog::default());
+    let mut db = gatehouse::db::connect(&settings.database_url).await.expect("connect to the test database");
+    let log = statements.clone();
+    db.set_metric_callback(move |info| {
+        let sql = info.statement.sql.trim_start().to_ascii_uppercase();
+        log.count.fetch_add(1, Ordering::SeqCst);
+        if !sql.starts_with("SELECT") {
+            log.writes.fetch_add(1, Ordering::SeqCst);
+        }
+        if info.failed {
+            log.failed.fetch_add(1, Ordering::SeqCst);
+        }
+        log.sql.lock().unwrap().push(info.statement.sql.clone());
+    });
+    Migrator::up(&db, None).await.expect("migrate the test database");
+    let state = AppState::new(settings, db, Clock::default()).expect("app state");
+    (state, statements)
+}
+
+/// The real app behind a real socket on 127.0.0.1, for what only the wire shows: raw request lines
+/// that no client library has normalised, and `HEAD` answers with their body dropped by the server.
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub db: DatabaseConnection,
+    handle: actix_web::dev::ServerHandle,
+    _database: TestDb,
+}
+
+impl TestServer {
+    pub async fn spawn() -> Self {
+        let database = TestDb::create_shared().await;
+        let (state, _) = build_state(&database, |_| {}).await;
+        let db = state.db.clone();
+        let server = actix_web::HttpServer::new(move || startup::app(state.clone()))
+            .workers(1)
+            .disable_signals()
+            .bind("127.0.0.1:0")
+            .expect("bind a test port");
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Self { addr, db, handle, _database: database }
+    }
+
+    /// A request with the usual headers, the given cookie and extra headers, and a form body.
+    pub async fn send(
+        &self,
+        method: &str,
+        target: &str,
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> RawResponse {
+        http(self.addr, method, target, cookie, headers, body).await
+    }
+
+    /// Registers `username` over the socket; returns the session cookie (`name=value`).
+    pub async fn register(&self, username: &str) -> String {
+        let form = self.send("GET", "/register", None, &[], "").await;
+        let cookie = form.cookie_pair().expect("the form sets a session cookie");
+        let token = form.csrf_token().expect("the form has a token");
+        let body = serde_urlencoded::to_string([
+            ("username", username),
+            ("email", &format!("{username}@example.com")),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+            ("csrf_token", &token),
+        ])
+        .unwrap();
+        let res = self.send("POST", "/register", Some(&cookie), &[("Origin", ORIGIN)], &body).await;
+        assert_eq!(res.status, 303, "registration over the socket failed: {}", res.body_text());
+        res.cookie_pair().expect("login sets a new session cookie")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Stops accepting; the test's runtime ends the rest.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Sends `request` byte for byte to `addr` (it should say `Connection: close`) and reads the answer.
+pub async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the test server");
+    stream.write_all(request).await.unwrap();
+    let mut bytes = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut bytes))
+        .await
+        .expect("the server answered within 10 s")
+        .unwrap();
+    RawResponse::parse(&bytes)
+}
+
+/// An HTTP/1.1 request with `Connection: close`, the given cookie and headers, and a form body.
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> RawResponse {
+    let mut request = format!("{method} {target} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: {addr}\r\n"));
+    }
+    if let Some(cookie) = cookie {
+        request.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method != "GET" && method != "HEAD" {
+        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    raw_http(addr, request.as_bytes()).await
+}
+
+/// An HTTP/1.1 answer as it came off the wire.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    fn parse(bytes: &[u8]) -> Self {
+        let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete header block");
+        let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status");
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        Self { status, headers, body: bytes[split + 4..].to_vec() }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// `name=value` of the session cookie this answer sets, if it sets one.
+    pub fn cookie_pair(&self) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(name, _)| name == "set-cookie")
+            .map(|(_, value)| value.split(';').next().unwrap_or_default().to_owned())
+            .find(|pair| pair.starts_with("gatehouse_session=") && pair.len() > "gatehouse_session=".len())
+    }
+
+    pub fn csrf_token(&self) -> Option<String> {
+        let body = self.body_text();
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = body.find(marker)? + marker.len();
+        let end = body[start..].find('"')? + start;
+        Some(body[start..end].to_owned()).filter(|t| !t.is_empty())
     }
 }
 

@@ -17,3 +17,4 @@ mod register;
 mod remember;
 mod routes;
 mod sessions;
+mod wire;
