@@ -2,9 +2,30 @@
 
 use std::io::Write as _;
 
+use std::cell::Cell;
+
 tokio::task_local! {
     /// The id of the request whose future is being polled; set by `middleware::request_log`.
     pub static REQUEST_ID: String;
+    /// Set when a database call made for the current request found the database unreachable.
+    /// actix-session wraps its store's errors in an opaque 500 whose cause cannot be downcast, so the
+    /// store reports the kind of its failure here and the error pages answer 503 from it.
+    static DATABASE_UNAVAILABLE: Cell<bool>;
+}
+
+/// Runs one request's future with its id and a fresh "database unavailable" mark.
+pub async fn scope_request<F: std::future::Future>(id: String, future: F) -> F::Output {
+    REQUEST_ID.scope(id, DATABASE_UNAVAILABLE.scope(Cell::new(false), future)).await
+}
+
+/// Records that the database was unreachable while serving the current request.
+pub fn mark_database_unavailable() {
+    let _ = DATABASE_UNAVAILABLE.try_with(|flag| flag.set(true));
+}
+
+/// Whether the database was found unreachable while serving the current request.
+pub fn database_was_unavailable() -> bool {
+    DATABASE_UNAVAILABLE.try_with(Cell::get).unwrap_or(false)
 }
 
 /// Installs env_logger (`RUST_LOG`, default `info`). SQL is logged at DEBUG by the pool itself.

@@ -52,11 +52,12 @@ impl SessionPolicy {
     }
 }
 
-/// Why the store failed. The message of `Unavailable` is what the error pages look for to answer
-/// 503 instead of 500 (actix-session wraps store errors in an opaque 500 of its own).
+/// Why the store failed. actix-session wraps every store error in an opaque 500 of its own, so an
+/// `Unavailable` failure also marks the request (`telemetry::mark_database_unavailable`) for the error
+/// pages to answer 503.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{}", UNAVAILABLE)]
+    #[error("session store: the database is unavailable")]
     Unavailable(#[source] DbErr),
     #[error("session store: database error")]
     Database(#[source] DbErr),
@@ -66,11 +67,19 @@ pub enum StoreError {
     Random(String),
 }
 
-pub const UNAVAILABLE: &str = "session store: the database is unavailable";
-
 impl From<DbErr> for StoreError {
     fn from(error: DbErr) -> Self {
         if db::is_unavailable(&error) { Self::Unavailable(error) } else { Self::Database(error) }
+    }
+}
+
+impl StoreError {
+    /// The error as actix-session takes it, after marking the request when the database is down.
+    fn reported(self) -> anyhow::Error {
+        if matches!(self, Self::Unavailable(_)) {
+            crate::telemetry::mark_database_unavailable();
+        }
+        self.into()
     }
 }
 
@@ -151,7 +160,7 @@ impl DbSessionStore {
 
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
-        let Some(row) = self.load_row(key).await.map_err(|e| LoadError::Other(e.into()))? else {
+        let Some(row) = self.load_row(key).await.map_err(|e| LoadError::Other(e.reported()))? else {
             return Ok(None);
         };
         let mut state: HashMap<String, String> =
@@ -167,7 +176,7 @@ impl SessionStore for DbSessionStore {
         state: HashMap<String, String>,
         _ttl: &CookieDuration,
     ) -> Result<SessionKey, SaveError> {
-        self.insert_new(&state).await.map_err(|e| SaveError::Other(e.into()))
+        self.insert_new(&state).await.map_err(|e| SaveError::Other(e.reported()))
     }
 
     async fn update(
@@ -176,7 +185,7 @@ impl SessionStore for DbSessionStore {
         state: HashMap<String, String>,
         _ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
-        self.update_state(key, state).await.map_err(|e| UpdateError::Other(e.into()))
+        self.update_state(key, state).await.map_err(|e| UpdateError::Other(e.reported()))
     }
 
     async fn update_ttl(&self, _key: &SessionKey, _ttl: &CookieDuration) -> Result<(), anyhow::Error> {
@@ -187,7 +196,7 @@ impl SessionStore for DbSessionStore {
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
         db::sessions::delete_by_key_hash(&self.db, &hash_key(key.as_ref()))
             .await
-            .map_err(|e| StoreError::from(e).into())
+            .map_err(|e| StoreError::from(e).reported())
     }
 }
 

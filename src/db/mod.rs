@@ -36,18 +36,52 @@ pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DbErr> {
 pub fn is_unavailable(error: &DbErr) -> bool {
     match error {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
-            e.as_ref(),
-            sea_orm::sqlx::Error::PoolClosed
-                | sea_orm::sqlx::Error::PoolTimedOut
-                | sea_orm::sqlx::Error::Io(_)
-                | sea_orm::sqlx::Error::Tls(_)
-        ),
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            sqlx_is_unavailable(e)
+        }
         _ => false,
     }
+}
+
+fn sqlx_is_unavailable(error: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match error {
+        Error::PoolClosed | Error::PoolTimedOut | Error::Io(_) | Error::Tls(_) | Error::WorkerCrashed => true,
+        // A connection cut in the middle of a message.
+        Error::Protocol(_) => true,
+        Error::Database(db) => db.code().is_some_and(|code| is_unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// SQLSTATEs (Postgres) and result codes (SQLite) that say "not now", never "bad query".
+fn is_unavailable_code(code: &str) -> bool {
+    // Postgres: 08 connection exceptions; 57P01..57P05 admin/crash shutdown, cannot connect now,
+    // idle session timeout; 53 insufficient resources (too many connections, out of memory, disk full).
+    if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
+        return true;
+    }
+    // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), in their primary or extended form. Postgres
+    // codes always have five characters, SQLite's at most four digits.
+    code.len() < 5 && code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
 }
 
 /// True when an insert or update hit a unique index.
 pub fn is_unique_violation(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unavailable_code;
+
+    #[test]
+    fn outage_codes_are_unavailable_and_query_errors_are_not() {
+        for code in ["08006", "08001", "57P01", "57P03", "53300", "5", "517", "6"] {
+            assert!(is_unavailable_code(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22001", "40001", "19", "2067", "1"] {
+            assert!(!is_unavailable_code(code), "{code}");
+        }
+    }
 }

@@ -13,8 +13,8 @@ use actix_web::{
 
 use super::{request_log::RequestId, security_headers};
 use crate::{
-    auth::session_store,
     error::AppError,
+    telemetry,
     views::{Templates, base_context},
 };
 
@@ -61,23 +61,28 @@ pub async fn middleware(
             response.append_header((name.clone(), value.clone()));
         }
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+    }
     let response = response.content_type(content_type).body(body);
     let (request, _) = res.into_parts();
     Ok(ServiceResponse::new(request, response))
 }
 
-/// actix-session turns every store failure into an opaque 500; ours say when the database is down.
+/// actix-session turns every store failure into an opaque 500 whose cause cannot be downcast; the
+/// store marks the request when its failure was the database being unreachable (see `telemetry`).
+/// A typed `AppError` already chose its own status and is left alone.
 fn effective_status(status: StatusCode, error: Option<&actix_web::Error>) -> StatusCode {
-    match error {
-        Some(e)
-            if status == StatusCode::INTERNAL_SERVER_ERROR
-                && format!("{e:?}").contains(session_store::UNAVAILABLE) =>
-        {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        _ => status,
+    let typed = error.is_some_and(|e| e.as_error::<AppError>().is_some());
+    if status == StatusCode::INTERNAL_SERVER_ERROR && !typed && telemetry::database_was_unavailable() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        status
     }
 }
+
+/// How long a client should wait before retrying after a 503: long enough for a failover.
+const RETRY_AFTER_SECONDS: &str = "5";
 
 fn log_server_error(status: StatusCode, error: Option<&actix_web::Error>) {
     let cause = error.map_or_else(|| "no error attached".to_owned(), |e| format!("{e:?}"));
@@ -112,6 +117,9 @@ fn page_without_request(
         response.insert_header((name, value));
     }
     response.insert_header((header::CACHE_CONTROL, "no-store"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+    }
     actix_web::error::InternalError::from_response(page.title, response.body(body)).into()
 }
 

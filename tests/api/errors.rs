@@ -149,3 +149,23 @@ async fn a_server_fault_is_a_500_page_with_the_logged_request_id_and_no_internal
     let body: serde_json::Value = serde_json::from_str(&json.body).unwrap();
     assert_eq!(body["request_id"], json.header("x-request-id").unwrap());
 }
+
+#[actix_web::test]
+async fn every_answer_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let answers = [
+        client.get("/").await,
+        client.get("/no/such/page").await,
+        client.post_form("/logout", &[]).await,
+        client.get("/dashboard").await,
+        client.get("/static/style.css").await,
+    ];
+    let mut ids = std::collections::HashSet::new();
+    for res in &answers {
+        let id = res.header("x-request-id").unwrap_or_else(|| panic!("no X-Request-Id on a {}", res.status));
+        assert_eq!(id.len(), 16, "{id}");
+        ids.insert(id.to_owned());
+    }
+    assert_eq!(ids.len(), answers.len(), "each request has its own id");
+}

@@ -12,6 +12,7 @@ mod loader;
 mod login;
 mod logout;
 mod mail;
+mod outage;
 mod password_reset;
 mod register;
 mod remember;
