@@ -1,4 +1,4 @@
-//! The commands of the one binary: `serve` (the default), `migrate`, `create-user`.
+//! The commands of the one binary: `serve` (the default), `migrate`, `create-user`, `healthcheck`.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
@@ -28,6 +28,8 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Exit 0 when the server on BIND_ADDR answers `GET /healthz` with 200 (for container healthchecks).
+    Healthcheck,
     /// Create an account. The password is read from standard input, never from the command line.
     CreateUser {
         /// 3–32 letters, digits, `_`, `-` or `.`
@@ -44,6 +46,7 @@ pub enum Command {
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => startup::serve(settings).await,
+        Command::Healthcheck => healthcheck(&settings.bind_addr),
         Command::Migrate => {
             startup::connect_and_migrate(&settings).await?;
             log::info!("migrations are up to date");
@@ -101,4 +104,37 @@ fn read_password() -> anyhow::Result<(Password, Password)> {
     }
     std::io::stderr().flush().ok();
     Ok((Password::new(password), Password::new(password)))
+}
+
+/// `GET /healthz` on the bound address over plain HTTP/1.0: the container image has no curl, and
+/// `/bin/sh` there (dash) has no `/dev/tcp`.
+pub fn healthcheck(bind_addr: &str) -> anyhow::Result<()> {
+    use std::{io::Read as _, net::TcpStream, time::Duration};
+
+    let mut addr: std::net::SocketAddr =
+        bind_addr.parse().with_context(|| format!("BIND_ADDR `{bind_addr}` is not host:port"))?;
+    // A server listening on every address is reached on loopback.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let timeout = Duration::from_secs(3);
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET /healthz HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: gatehouse-healthcheck\r\n\r\n")?;
+    let mut response = Vec::new();
+    stream.take(64 * 1024).read_to_end(&mut response).context("reading the answer")?;
+    let response = String::from_utf8_lossy(&response);
+    let status_line = response.lines().next().unwrap_or_default();
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    if status_line.split_whitespace().nth(1) == Some("200") && body.trim() == "ok" {
+        println!("ok");
+        Ok(())
+    } else {
+        anyhow::bail!("GET /healthz on {addr} answered `{status_line}`")
+    }
 }

@@ -9,6 +9,17 @@ async fn main() -> ExitCode {
     // `.env` may set RUST_LOG, so it is read before logging starts.
     let _ = dotenvy::dotenv();
     telemetry::init_logging();
+    // A healthcheck needs only the address: it must not need the secret, nor create a key file.
+    if let Some(gatehouse::cli::Command::Healthcheck) = cli.command {
+        let bind_addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+        return match gatehouse::cli::healthcheck(&bind_addr) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                log::error!("unhealthy: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {

@@ -15,9 +15,13 @@ fn gatehouse() -> Command {
 
 #[test]
 fn every_command_has_help() {
-    for args in
-        [vec!["--help"], vec!["serve", "--help"], vec!["migrate", "--help"], vec!["create-user", "--help"]]
-    {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["create-user", "--help"],
+        vec!["healthcheck", "--help"],
+    ] {
         let output = gatehouse().args(&args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
         let text = String::from_utf8_lossy(&output.stdout);

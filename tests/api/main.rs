@@ -5,6 +5,7 @@
 mod account;
 mod account_sessions;
 mod cli;
+mod compose;
 mod csrf;
 mod errors;
 mod helpers;
