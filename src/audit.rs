@@ -1,10 +1,9 @@
 //! The security event log: who did what, from where, in which request. Shown to the user on their
 //! account page (and to admins). A failure to record is logged, never shown: it must not block a logout.
 
-use actix_web::{HttpMessage as _, HttpRequest, http::header};
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::session::client_ip, clock::Clock, db, middleware::request_log::RequestId};
+use crate::{clock::Clock, db};
 
 /// The kinds of event, with the label the account page shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +57,7 @@ impl Event {
     }
 }
 
-/// Where a request came from, copied out of it for the record.
+/// Where a request came from, copied out of it for the record (`web::audit` fills it in).
 #[derive(Clone, Debug, Default)]
 pub struct Origin {
     pub ip: Option<String>,
@@ -66,34 +65,7 @@ pub struct Origin {
     pub request_id: Option<String>,
 }
 
-impl Origin {
-    pub fn of(req: &HttpRequest, trusted_proxies: &[std::net::IpAddr]) -> Self {
-        Self {
-            ip: client_ip(req, trusted_proxies),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(512).collect()),
-            request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
-        }
-    }
-}
-
-/// Records without making the request wait: for events whose timing must not reveal whether an
-/// account exists (a failed login for a real user costs the same as for an unknown one).
-pub fn record_in_background(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    event: Event,
-    user_id: Option<i64>,
-    origin: Origin,
-    detail: Option<String>,
-) {
-    let (db, clock) = (db.clone(), clock.clone());
-    actix_web::rt::spawn(async move { record(&db, &clock, event, user_id, &origin, detail).await });
-}
-
+/// Records one event; a failure is logged, never raised.
 pub async fn record(
     db: &DatabaseConnection,
     clock: &Clock,

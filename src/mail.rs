@@ -9,7 +9,7 @@ use lettre::{
     message::{Mailbox, MultiPart},
 };
 
-use crate::views::Templates;
+use crate::templates::Templates;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {

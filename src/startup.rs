@@ -2,15 +2,9 @@
 
 use std::time::Duration;
 
-use actix_identity::{IdentityMiddleware, config::LogoutBehavior};
-use actix_session::{
-    SessionMiddleware,
-    config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy},
-};
 use actix_web::{
     App, HttpServer,
     body::MessageBody,
-    cookie::{Key, SameSite},
     dev::{ServiceFactory, ServiceRequest, ServiceResponse},
     error::UrlencodedError,
     middleware::from_fn,
@@ -21,57 +15,14 @@ use migration::{Migrator, MigratorTrait as _};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{
-        csrf, current_user,
-        password::PasswordHasher,
-        remember, session,
-        session_store::{DbSessionStore, SessionPolicy},
-    },
     clock::Clock,
     config::Settings,
-    db,
-    error::AppError,
-    flash::{self, FlashConfig},
-    mail::Mailer,
-    middleware::{error_pages, head, request_log, security_headers},
-    routes,
-    views::Templates,
+    db, routes,
+    web::{
+        AppError, AppState, csrf, current_user, error_pages, flash, head, remember, request_log,
+        security_headers, session,
+    },
 };
-
-/// The session cookie's name; over https it takes the `__Host-` prefix, which browsers only accept
-/// with `Secure`, `Path=/` and no `Domain`.
-pub fn session_cookie_name(settings: &Settings) -> &'static str {
-    if settings.is_https() { "__Host-gatehouse_session" } else { "gatehouse_session" }
-}
-
-/// Everything the app shares between workers. Cloning is cheap.
-#[derive(Clone)]
-pub struct AppState {
-    pub settings: Settings,
-    pub db: DatabaseConnection,
-    pub templates: Templates,
-    pub hasher: PasswordHasher,
-    pub clock: Clock,
-    pub mailer: Mailer,
-}
-
-impl AppState {
-    pub fn new(settings: Settings, db: DatabaseConnection, clock: Clock) -> anyhow::Result<Self> {
-        Ok(Self {
-            db,
-            templates: Templates::load().context("loading templates")?,
-            hasher: PasswordHasher::default(),
-            mailer: Mailer::new(settings.smtp_url.as_deref(), &settings.mail_from)
-                .context("configuring email")?,
-            settings,
-            clock,
-        })
-    }
-
-    pub fn session_policy(&self) -> SessionPolicy {
-        SessionPolicy::new(self.settings.session_idle_timeout, self.settings.session_max_age)
-    }
-}
 
 /// Builds the whole application. Middleware order, outermost first: request id and access log, error
 /// pages, security headers, remember-me cookie lifetime, session, identity, flash, user loader, CSRF,
@@ -87,42 +38,11 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let settings = state.settings.clone();
-    let key = Key::from(settings.session_secret.as_bytes());
-    let store = DbSessionStore::new(state.db.clone(), state.clock.clone(), state.session_policy());
-    let session = SessionMiddleware::builder(store, key.clone())
-        .cookie_name(session_cookie_name(&settings).to_owned())
-        .cookie_secure(settings.is_https())
-        .cookie_http_only(true)
-        .cookie_same_site(SameSite::Lax)
-        .cookie_path("/".to_owned())
-        .cookie_domain(None)
-        // The cookie holds only a random key, encrypted too so it is opaque even as a value.
-        .cookie_content_security(CookieContentSecurity::Private)
-        // A browser-session cookie; lifetimes are enforced by the store on the server.
-        .session_lifecycle(
-            BrowserSession::default()
-                .state_ttl(actix_web::cookie::time::Duration::seconds(
-                    i64::try_from(settings.session_max_age.as_secs()).unwrap_or(86_400),
-                ))
-                .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
-        )
-        .build();
-    let identity = IdentityMiddleware::builder()
-        .id_key(session::USER_ID)
-        .logout_behavior(LogoutBehavior::PurgeSession)
-        .build();
-    let flash_config = FlashConfig { key, secure: settings.is_https() };
-    let form_limit = settings.form_limit_bytes;
+    let session = session::session_middleware(&state);
+    let form_limit = state.settings.form_limit_bytes;
 
     App::new()
-        .app_data(web::Data::new(state.clone()))
-        .app_data(web::Data::new(settings))
-        .app_data(web::Data::new(state.db))
-        .app_data(web::Data::new(state.templates))
-        .app_data(web::Data::new(state.hasher))
-        .app_data(web::Data::new(state.clock))
-        .app_data(web::Data::new(flash_config))
+        .app_data(web::Data::new(state))
         .app_data(web::FormConfig::default().limit(form_limit).error_handler(|error, _| match error {
             UrlencodedError::Overflow { .. } => AppError::PayloadTooLarge.into(),
             _ => AppError::BadRequest.into(),
@@ -136,7 +56,7 @@ pub fn app(
         .wrap(from_fn(current_user::middleware))
         .wrap(from_fn(flash::middleware))
         .wrap(from_fn(remember::mark))
-        .wrap(identity)
+        .wrap(session::identity_middleware())
         .wrap(session)
         .wrap(from_fn(remember::extend_cookie))
         .wrap(from_fn(security_headers::middleware))

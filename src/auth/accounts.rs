@@ -95,10 +95,15 @@ pub async fn register(
         errors.insert("email", message);
         String::new()
     });
-    if let Err(violation) = policy::check(&registration.password, min_password_length, &username, &email) {
-        errors.insert("password", violation.to_string());
-    } else if registration.password.expose() != registration.password_confirm.expose() {
-        errors.insert("password_confirm", "The two passwords do not match.".to_owned());
+    if let Err((field, message)) = policy::check_new_password(
+        &registration.password,
+        &registration.password_confirm,
+        min_password_length,
+        &username,
+        &email,
+        policy::PASSWORD_FIELDS,
+    ) {
+        errors.insert(field, message);
     }
     let key = username_key(&username);
     if !errors.contains_key("username") && db::users::username_key_taken(db, &key).await? {
@@ -253,15 +258,15 @@ pub async fn change_password(
 ) -> Result<u64, ChangeError> {
     let PasswordChange { current_password, new_password, new_password_confirm } = change;
     let user = check_current_password(db, hasher, user_id, current_password.expose()).await?;
-    if let Err(violation) = policy::check(&new_password, min_password_length, &user.username, &user.email) {
-        return Err(ChangeError::Invalid(FieldErrors::from([("new_password", violation.to_string())])));
-    }
-    if new_password.expose() != new_password_confirm.expose() {
-        return Err(ChangeError::Invalid(FieldErrors::from([(
-            "new_password_confirm",
-            "The two passwords do not match.".to_owned(),
-        )])));
-    }
+    policy::check_new_password(
+        &new_password,
+        &new_password_confirm,
+        min_password_length,
+        &user.username,
+        &user.email,
+        policy::NEW_PASSWORD_FIELDS,
+    )
+    .map_err(|refusal| ChangeError::Invalid(FieldErrors::from([refusal])))?;
     let hash = hasher.hash(new_password).await?;
     // All or nothing: a new password must never be left with the other sessions still alive.
     let txn = db.begin().await?;

@@ -1,16 +1,15 @@
-//! The login system: passwords, server-side sessions, the current-user loader, the login guard,
-//! CSRF protection and the `next` check. Handlers use these; they never touch their internals.
+//! The login system's rules: accounts, passwords and their policy, server-side sessions and their
+//! store, the current-user loader, CSRF tokens, password reset and the `next` check. It knows nothing
+//! of routes, pages or start-up: `web` wires it into requests.
 
 pub mod accounts;
 pub mod csrf;
-pub mod current_user;
-pub mod guard;
+pub mod loader;
 pub mod password;
 pub mod policy;
-pub mod remember;
 pub mod reset;
 pub mod safe_next;
 pub mod session;
 pub mod session_store;
 
-pub use current_user::{CurrentUser, MaybeUser};
+pub use loader::CurrentUser;

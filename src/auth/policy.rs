@@ -53,6 +53,39 @@ pub fn check(
     Ok(())
 }
 
+/// The names of a form's two new-password fields.
+#[derive(Clone, Copy, Debug)]
+pub struct NewPasswordFields {
+    pub password: &'static str,
+    pub confirm: &'static str,
+}
+
+/// Registration and reset forms.
+pub const PASSWORD_FIELDS: NewPasswordFields =
+    NewPasswordFields { password: "password", confirm: "password_confirm" };
+/// The change-password form, which also carries the current password.
+pub const NEW_PASSWORD_FIELDS: NewPasswordFields =
+    NewPasswordFields { password: "new_password", confirm: "new_password_confirm" };
+
+/// The one check of a new password, wherever it is chosen (register, change, reset): the policy,
+/// then the confirmation. The refusal names the field to show it beside.
+pub fn check_new_password(
+    password: &Password,
+    confirm: &Password,
+    min_length: usize,
+    username: &str,
+    email: &str,
+    fields: NewPasswordFields,
+) -> Result<(), (&'static str, String)> {
+    if let Err(violation) = check(password, min_length, username, email) {
+        return Err((fields.password, violation.to_string()));
+    }
+    if password.expose() != confirm.expose() {
+        return Err((fields.confirm, "The two passwords do not match.".to_owned()));
+    }
+    Ok(())
+}
+
 fn common_passwords() -> &'static HashSet<&'static str> {
     static LIST: OnceLock<HashSet<&'static str>> = OnceLock::new();
     LIST.get_or_init(|| {

@@ -1,16 +1,18 @@
 //! Password reset by emailed link: a random 256-bit token, stored only as a hash, single use, valid
 //! one hour, void once the password changes by any path. Success ends every session of the user.
 
-use base64::Engine as _;
 use sea_orm::{DatabaseConnection, TransactionTrait as _};
-use sha2::{Digest, Sha256};
 
 use super::{
     accounts::FieldErrors,
     password::{Password, PasswordError, PasswordHasher},
     policy,
 };
-use crate::{clock::Clock, db};
+use crate::{
+    clock::Clock,
+    db,
+    tokens::{self, RandomError},
+};
 
 pub const VALID_FOR: chrono::Duration = chrono::Duration::hours(1);
 
@@ -26,7 +28,7 @@ pub enum ResetError {
     #[error("could not hash the password")]
     Hashing(#[from] PasswordError),
     #[error("could not generate a token")]
-    Random(String),
+    Random(#[from] RandomError),
 }
 
 /// A reset link to email: the user it is for and the token (shown once, in the link).
@@ -48,10 +50,8 @@ pub async fn request(
     if !user.is_active {
         return Ok(None);
     }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| ResetError::Random(e.to_string()))?;
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let token_hash = hash_token(&token).ok_or_else(|| ResetError::Random("malformed token".to_owned()))?;
+    let token = tokens::random_url_safe::<32>()?;
+    let token_hash = tokens::sha256_hex(&token);
     let now = clock.now();
     db::password_reset_tokens::insert(db, user.id, token_hash, now, now + VALID_FOR).await?;
     Ok(Some(IssuedToken { user, token }))
@@ -87,15 +87,15 @@ pub async fn complete(
     password_confirm: Password,
 ) -> Result<db::users::User, ResetError> {
     let user = check(db, clock, token_hash).await?;
-    if let Err(violation) = policy::check(&password, min_password_length, &user.username, &user.email) {
-        return Err(ResetError::Invalid(FieldErrors::from([("password", violation.to_string())])));
-    }
-    if password.expose() != password_confirm.expose() {
-        return Err(ResetError::Invalid(FieldErrors::from([(
-            "password_confirm",
-            "The two passwords do not match.".to_owned(),
-        )])));
-    }
+    policy::check_new_password(
+        &password,
+        &password_confirm,
+        min_password_length,
+        &user.username,
+        &user.email,
+        policy::PASSWORD_FIELDS,
+    )
+    .map_err(|refusal| ResetError::Invalid(FieldErrors::from([refusal])))?;
     let hash = hasher.hash(password).await?;
     let row =
         db::password_reset_tokens::find_by_hash(db, token_hash).await?.ok_or(ResetError::InvalidToken)?;
@@ -120,5 +120,5 @@ const TOKEN_LENGTH: usize = 43;
 pub fn hash_token(token: &str) -> Option<String> {
     let shaped = token.len() == TOKEN_LENGTH
         && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    shaped.then(|| hex::encode(Sha256::digest(token.as_bytes())))
+    shaped.then(|| tokens::sha256_hex(token))
 }

@@ -3,6 +3,23 @@
 
 use actix_session::Session;
 
+use crate::tokens::RandomError;
+
+/// Why a value could not be put into the session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("could not generate a token")]
+    Random(#[from] RandomError),
+    #[error("could not write to the session: {0}")]
+    Insert(String),
+}
+
+impl From<actix_session::SessionInsertError> for SessionError {
+    fn from(error: actix_session::SessionInsertError) -> Self {
+        Self::Insert(error.to_string())
+    }
+}
+
 /// The logged-in user's id, set as actix-identity's `id_key` so it does not depend on that crate's default.
 pub const USER_ID: &str = "gh.uid";
 pub const CSRF_TOKEN: &str = "gh.csrf";
@@ -34,7 +51,7 @@ pub fn record_device(
     ip: Option<&str>,
     user_agent: Option<&str>,
     remember: bool,
-) -> Result<(), actix_session::SessionInsertError> {
+) -> Result<(), SessionError> {
     if let Some(ip) = ip {
         session.insert(CLIENT_IP, ip)?;
     }
@@ -42,40 +59,5 @@ pub fn record_device(
         let truncated: String = user_agent.chars().take(512).collect();
         session.insert(USER_AGENT, truncated)?;
     }
-    session.insert(REMEMBER, remember)
-}
-
-/// The client's address: the peer, or, when the peer is a trusted proxy, the right-most address in
-/// `X-Forwarded-For` that is not itself a trusted proxy. Nobody else's `X-Forwarded-For` is believed.
-pub fn client_ip(req: &actix_web::HttpRequest, trusted_proxies: &[std::net::IpAddr]) -> Option<String> {
-    let peer = req.peer_addr()?.ip();
-    if !trusted_proxies.contains(&peer) {
-        return Some(peer.to_string());
-    }
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let client = forwarded.and_then(|list| {
-        list.rsplit(',')
-            .filter_map(|hop| hop.trim().parse::<std::net::IpAddr>().ok())
-            .find(|hop| !trusted_proxies.contains(hop))
-    });
-    Some(client.unwrap_or(peer).to_string())
-}
-
-/// Everything that happens to a session at login: a new key (no fixation), the user id, a new CSRF
-/// token, and the device it came from.
-pub fn begin_login(
-    req: &actix_web::HttpRequest,
-    user_id: i64,
-    remember: bool,
-    trusted_proxies: &[std::net::IpAddr],
-) -> Result<(), crate::error::AppError> {
-    use actix_session::SessionExt as _;
-    use actix_web::HttpMessage as _;
-    actix_identity::Identity::login(&req.extensions(), user_id.to_string())
-        .map_err(|e| crate::error::AppError::internal(anyhow::anyhow!("identity login: {e}")))?;
-    let session = req.get_session();
-    super::csrf::rotate(&session)?;
-    let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
-    record_device(&session, client_ip(req, trusted_proxies).as_deref(), user_agent, remember)?;
-    Ok(())
+    Ok(session.insert(REMEMBER, remember)?)
 }

@@ -5,15 +5,14 @@ use std::{collections::HashMap, time::Duration};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
-use sha2::{Digest, Sha256};
 
 use super::session::{self as keys};
 use crate::{
     clock::Clock,
     db::{self, sessions::SessionRow},
+    tokens::{self, RandomError},
 };
 
 /// How long sessions live; enforced here on the server, whatever the cookie says.
@@ -64,7 +63,9 @@ pub enum StoreError {
     #[error("session store: could not serialise the session state")]
     Serialise(#[source] serde_json::Error),
     #[error("session store: could not generate a session key")]
-    Random(String),
+    Random(#[from] RandomError),
+    #[error("session store: actix-session refused the generated key: {0}")]
+    Key(String),
 }
 
 impl From<DbErr> for StoreError {
@@ -105,7 +106,7 @@ impl DbSessionStore {
             &self.db,
             db::sessions::NewSession {
                 key_hash: hash_key(key.as_ref()),
-                public_id: hex::encode(random_bytes::<16>()?),
+                public_id: tokens::random_hex::<16>()?,
                 user_id: user_id_of(state),
                 state: serialise(state)?,
                 remember,
@@ -202,13 +203,7 @@ impl SessionStore for DbSessionStore {
 
 /// Hex SHA-256 of a session key: what the `sessions` table stores.
 pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
-    Ok(bytes)
+    tokens::sha256_hex(key)
 }
 
 /// The state as stored: without the session id, which `load` derives from the row.
@@ -218,10 +213,9 @@ fn serialise(state: &HashMap<String, String>) -> Result<String, StoreError> {
 }
 
 fn generate_key() -> Result<SessionKey, StoreError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(random_bytes::<32>()?)
+    tokens::random_url_safe::<32>()?
         .try_into()
-        .map_err(|e: <SessionKey as TryFrom<String>>::Error| StoreError::Random(e.to_string()))
+        .map_err(|e: <SessionKey as TryFrom<String>>::Error| StoreError::Key(e.to_string()))
 }
 
 fn user_id_of(state: &HashMap<String, String>) -> Option<i64> {

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
-    audit::{self, Event},
+    audit::Event,
     auth::{
         CurrentUser,
         accounts::{self, ChangeError, FieldErrors, PasswordChange},
@@ -16,12 +16,13 @@ use crate::{
         session::current_session_id,
     },
     db,
-    error::AppError,
-    flash,
     mail::Email,
-    routes,
-    startup::AppState,
-    views::{self, EventView},
+    web::{
+        AppError, AppState, Route,
+        audit::Audit,
+        flash, see_other,
+        views::{self, EventView},
+    },
 };
 
 /// How many security events the account page lists.
@@ -72,6 +73,7 @@ pub async fn change_email(
     user: CurrentUser,
     form: web::Form<EmailForm>,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let changed = accounts::change_email(
         &state.db,
@@ -84,18 +86,16 @@ pub async fn change_email(
     .await;
     match changed {
         Ok((old_email, new_email)) => {
-            let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
-            audit::record(&state.db, &state.clock, Event::EmailChanged, Some(user.id), &origin, None).await;
+            audit.record(Event::EmailChanged, Some(user.id), None).await;
             notify_email_change(&state, &user.username, &old_email, &new_email);
             flash::send(&req, flash::Level::Success, format!("Your email address is now {new_email}."));
-            routes::see_other(&req, "account")
+            Ok(see_other(Route::Account))
         }
         Err(ChangeError::Invalid(errors)) => {
             let failed = Failed { email: Some((errors, form.email.clone())), ..Default::default() };
             render(&req, &user, &state, StatusCode::UNPROCESSABLE_ENTITY, failed).await
         }
-        Err(ChangeError::Database(error)) => Err(error.into()),
-        Err(ChangeError::Hashing(error)) => Err(error.into()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -104,6 +104,7 @@ pub async fn change_password(
     user: CurrentUser,
     form: web::Form<PasswordForm>,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let session = req.get_session();
     let this_session = current_session_id(&session)
@@ -128,23 +129,20 @@ pub async fn change_password(
             // This device stays logged in, under a new key: whoever held the old one is out too.
             session.renew();
             csrf::rotate(&session)?;
-            let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
             let detail = Some(format!("{ended} other session(s) ended"));
-            audit::record(&state.db, &state.clock, Event::PasswordChanged, Some(user.id), &origin, detail)
-                .await;
+            audit.record(Event::PasswordChanged, Some(user.id), detail).await;
             flash::send(
                 &req,
                 flash::Level::Success,
                 "Your password has been changed. Every other device has been logged out.",
             );
-            routes::see_other(&req, "account")
+            Ok(see_other(Route::Account))
         }
         Err(ChangeError::Invalid(errors)) => {
             let failed = Failed { password: Some(errors), ..Default::default() };
             render(&req, &user, &state, StatusCode::UNPROCESSABLE_ENTITY, failed).await
         }
-        Err(ChangeError::Database(error)) => Err(error.into()),
-        Err(ChangeError::Hashing(error)) => Err(error.into()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -154,23 +152,22 @@ pub async fn delete(
     identity: Identity,
     form: web::Form<DeleteForm>,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     match accounts::delete_account(&state.db, &state.hasher, user.id, &form.current_password).await {
         Ok(deleted) => {
             identity.logout();
-            let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
             let detail = Some(format!("user {} ({})", deleted.id, deleted.username));
-            audit::record(&state.db, &state.clock, Event::AccountDeleted, None, &origin, detail).await;
+            audit.record(Event::AccountDeleted, None, detail).await;
             log::info!("user {} deleted their account", deleted.id);
             flash::send(&req, flash::Level::Info, "Your account has been deleted.");
-            routes::see_other(&req, "home")
+            Ok(see_other(Route::Home))
         }
         Err(ChangeError::Invalid(errors)) => {
             let failed = Failed { delete: Some(errors), ..Default::default() };
             render(&req, &user, &state, StatusCode::UNPROCESSABLE_ENTITY, failed).await
         }
-        Err(ChangeError::Database(error)) => Err(error.into()),
-        Err(ChangeError::Hashing(error)) => Err(error.into()),
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -5,13 +5,15 @@ use actix_session::SessionExt as _;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 
 use crate::{
-    audit::{self, Event},
+    audit::Event,
     auth::{CurrentUser, csrf, session::current_session_id},
     db,
-    error::AppError,
-    flash, routes,
-    startup::AppState,
-    views::{self, SessionView},
+    web::{
+        AppError, AppState, Route,
+        audit::Audit,
+        flash, see_other,
+        views::{self, SessionView},
+    },
 };
 
 pub async fn list(
@@ -48,33 +50,33 @@ pub async fn revoke(
     identity: Identity,
     path: web::Path<String>,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let public_id = path.into_inner();
     if !db::sessions::delete_for_user_by_public_id(&state.db, user.id, &public_id).await? {
         return Err(AppError::NotFound);
     }
-    let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
-    audit::record(&state.db, &state.clock, Event::SessionRevoked, Some(user.id), &origin, None).await;
+    audit.record(Event::SessionRevoked, Some(user.id), None).await;
     if current_session_id(&req.get_session()).as_deref() == Some(public_id.as_str()) {
         identity.logout();
         flash::send(&req, flash::Level::Info, "You have been logged out.");
-        return routes::see_other(&req, "login");
+        return Ok(see_other(Route::Login));
     }
     flash::send(&req, flash::Level::Success, "That session has been ended.");
-    routes::see_other(&req, "account_sessions")
+    Ok(see_other(Route::AccountSessions))
 }
 
 pub async fn revoke_others(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let this_session = current_session_id(&req.get_session())
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("a logged-in session without a public id")))?;
     let ended = db::sessions::delete_for_user_except(&state.db, user.id, &this_session).await?;
-    let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
     let detail = Some(format!("{ended} session(s) ended"));
-    audit::record(&state.db, &state.clock, Event::OtherSessionsRevoked, Some(user.id), &origin, detail).await;
+    audit.record(Event::OtherSessionsRevoked, Some(user.id), detail).await;
     flash::send(&req, flash::Level::Success, "Every other session has been ended.");
-    routes::see_other(&req, "account_sessions")
+    Ok(see_other(Route::AccountSessions))
 }

@@ -1,6 +1,9 @@
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode};
 
-use crate::{auth::CurrentUser, error::AppError, views};
+use crate::{
+    auth::CurrentUser,
+    web::{AppError, views},
+};
 
 pub async fn show(req: HttpRequest, user: CurrentUser) -> Result<HttpResponse, AppError> {
     let mut context = tera::Context::new();

@@ -1,6 +1,6 @@
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode};
 
-use crate::{error::AppError, views};
+use crate::web::{AppError, views};
 
 /// The landing page; the layout shows "Log in"/"Register" or the user's name and "Dashboard".
 pub async fn index(req: HttpRequest) -> Result<HttpResponse, AppError> {

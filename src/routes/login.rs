@@ -3,19 +3,17 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
-    audit::{self, Event},
+    audit::Event,
     auth::{
-        MaybeUser,
         accounts::{self, AuthError, FieldErrors},
         csrf,
         password::Password,
         safe_next::safe_next,
-        session::begin_login,
     },
-    error::AppError,
-    routes,
-    startup::AppState,
-    views,
+    web::{
+        AppError, AppState, MaybeUser, Route, audit::Audit, route::see_other_path, see_other,
+        session::begin_login, views,
+    },
 };
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username, email or password.";
@@ -44,7 +42,7 @@ pub async fn form(
     user: MaybeUser,
 ) -> Result<HttpResponse, AppError> {
     if user.0.is_some() {
-        return routes::see_other(&req, "dashboard");
+        return Ok(see_other(Route::Dashboard));
     }
     let next = query.next.as_deref().and_then(safe_next).unwrap_or_default();
     render(&req, StatusCode::OK, "", &next, false, &FieldErrors::new())
@@ -54,6 +52,7 @@ pub async fn submit(
     req: HttpRequest,
     form: web::Form<LoginForm>,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let next = safe_next(&form.next);
@@ -71,36 +70,27 @@ pub async fn submit(
     }
 
     let password = Password::new(&form.password);
-    let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
     match accounts::authenticate(&state.db, &state.hasher, &state.clock, &form.login, password).await {
         Ok(user) => {
             begin_login(&req, user.id, remember, &state.settings.trusted_proxies)?;
             log::info!("user {} logged in", user.id);
             let detail = remember.then(|| "remember me".to_owned());
-            audit::record(&state.db, &state.clock, Event::LoggedIn, Some(user.id), &origin, detail).await;
+            audit.record(Event::LoggedIn, Some(user.id), detail).await;
             match next {
-                Some(path) => Ok(routes::see_other_path(&path)),
-                None => routes::see_other(&req, "dashboard"),
+                Some(path) => Ok(see_other_path(&path)),
+                None => Ok(see_other(Route::Dashboard)),
             }
         }
         Err(AuthError::InvalidCredentials { user_id }) => {
             log::warn!("failed login attempt");
             if user_id.is_some() {
-                audit::record_in_background(
-                    &state.db,
-                    &state.clock,
-                    Event::LoginFailed,
-                    user_id,
-                    origin,
-                    None,
-                );
+                audit.record_in_background(Event::LoginFailed, user_id, None);
             }
             errors.insert("form", INVALID_CREDENTIALS.to_owned());
             let next = next.unwrap_or_default();
             render(&req, StatusCode::UNPROCESSABLE_ENTITY, &form.login, &next, remember, &errors)
         }
-        Err(AuthError::Database(error)) => Err(error.into()),
-        Err(AuthError::Hashing(error)) => Err(error.into()),
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Thin handlers, one file per resource. `configure` registers every path and names it; redirects
-//! are built from those names with `path_for`, and a test resolves every one of them.
+//! Thin handlers, one file per resource: extract, call one domain function, render or redirect.
+//! `configure` registers every `web::Route`; redirects name a `Route`, so they cannot miss.
 
 mod account;
 mod account_sessions;
@@ -12,73 +12,48 @@ mod logout;
 mod password_reset;
 mod register;
 
-use actix_web::{HttpRequest, HttpResponse, http::header, middleware::from_fn, web};
+use actix_web::{Resource, middleware::from_fn, web};
 
-use crate::{auth::guard::require_login, error::AppError};
+use crate::web::{Route, guard::require_login};
 
-/// Every route name a redirect may target. A test checks each resolves and answers.
-pub const REDIRECT_TARGETS: &[&str] =
-    &["home", "login", "dashboard", "account", "account_sessions", "password_reset"];
+/// A resource registered under its route's name and pattern.
+fn resource(route: Route) -> Resource {
+    web::resource(route.pattern()).name(route.name())
+}
 
+/// A resource inside `scope`, registered under its route's name and its pattern relative to the scope.
+fn resource_in(scope: Route, route: Route) -> Resource {
+    web::resource(route.pattern_in(scope)).name(route.name())
+}
+
+/// Registers every route. A test checks that each `Route` is registered here and that every
+/// redirect target answers.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").name("home").get(home::index))
-        .service(web::resource("/register").name("register").get(register::form).post(register::submit))
-        .service(web::resource("/login").name("login").get(login::form).post(login::submit))
-        .service(web::resource("/logout").name("logout").post(logout::submit))
+    use Route::*;
+    cfg.service(resource(Home).get(home::index))
+        .service(resource(Register).get(register::form).post(register::submit))
+        .service(resource(Login).get(login::form).post(login::submit))
+        .service(resource(Logout).post(logout::submit))
+        .service(resource(PasswordReset).get(password_reset::request_form).post(password_reset::request))
         .service(
-            web::resource("/password-reset")
-                .name("password_reset")
-                .get(password_reset::request_form)
-                .post(password_reset::request),
+            resource(PasswordResetConfirm).get(password_reset::confirm_form).post(password_reset::confirm),
         )
-        .service(
-            web::resource("/password-reset/{token}")
-                .name("password_reset_confirm")
-                .get(password_reset::confirm_form)
-                .post(password_reset::confirm),
-        )
-        .service(web::resource("/healthz").name("healthz").get(health::check))
-        .service(web::resource("/static/style.css").name("stylesheet").get(assets::stylesheet))
-        .service(web::resource("/favicon.ico").name("favicon").get(assets::favicon))
+        .service(resource(Healthz).get(health::check))
+        .service(resource(Stylesheet).get(assets::stylesheet))
+        .service(resource(Favicon).get(assets::favicon))
         // Logged-in pages: the guard is the one place that sends anonymous visitors to log in.
+        .service(resource(Dashboard).wrap(from_fn(require_login)).get(dashboard::show))
         .service(
-            web::resource("/dashboard").name("dashboard").wrap(from_fn(require_login)).get(dashboard::show),
-        )
-        .service(
-            web::scope("/account")
+            web::scope(Account.pattern())
                 .wrap(from_fn(require_login))
-                .service(web::resource("").name("account").get(account::show))
-                .service(web::resource("/email").name("account_email").post(account::change_email))
-                .service(web::resource("/password").name("account_password").post(account::change_password))
-                .service(web::resource("/delete").name("account_delete").post(account::delete))
-                .service(web::resource("/sessions").name("account_sessions").get(account_sessions::list))
+                .service(resource_in(Account, Account).get(account::show))
+                .service(resource_in(Account, AccountEmail).post(account::change_email))
+                .service(resource_in(Account, AccountPassword).post(account::change_password))
+                .service(resource_in(Account, AccountDelete).post(account::delete))
+                .service(resource_in(Account, AccountSessions).get(account_sessions::list))
                 .service(
-                    web::resource("/sessions/revoke-others")
-                        .name("account_sessions_revoke_others")
-                        .post(account_sessions::revoke_others),
+                    resource_in(Account, AccountSessionsRevokeOthers).post(account_sessions::revoke_others),
                 )
-                .service(
-                    web::resource("/sessions/{id}/revoke")
-                        .name("account_session_revoke")
-                        .post(account_sessions::revoke),
-                ),
+                .service(resource_in(Account, AccountSessionRevoke).post(account_sessions::revoke)),
         );
-}
-
-/// The path of a named route, e.g. `path_for(&req, "login")` → `/login`.
-pub fn path_for(req: &HttpRequest, name: &str) -> Result<String, AppError> {
-    let no_elements: [&str; 0] = [];
-    req.url_for(name, no_elements)
-        .map(|url| url.path().to_owned())
-        .map_err(|e| AppError::internal(anyhow::anyhow!("no route named `{name}`: {e}")))
-}
-
-/// `303 See Other` to a named route.
-pub fn see_other(req: &HttpRequest, name: &str) -> Result<HttpResponse, AppError> {
-    Ok(see_other_path(&path_for(req, name)?))
-}
-
-/// `303 See Other` to a path already known to be ours.
-pub fn see_other_path(path: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, path)).finish()
 }

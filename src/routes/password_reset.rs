@@ -16,12 +16,8 @@ use crate::{
         reset::{self, ResetError},
         session::RESET_TOKEN_HASH,
     },
-    error::AppError,
-    flash,
     mail::Email,
-    routes,
-    startup::AppState,
-    views,
+    web::{AppError, AppState, Route, audit::Audit, flash, route::see_other_path, see_other, views},
 };
 
 /// The placeholder that stands in the URL once the real token is in the session.
@@ -51,6 +47,7 @@ pub async fn request(
     req: HttpRequest,
     form: web::Form<RequestForm>,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let email = match normalise_email(&form.email) {
         Ok(email) => email,
@@ -61,7 +58,7 @@ pub async fn request(
     };
     // Everything that depends on whether the address has an account happens after the answer, so
     // the answer (and its timing) is the same for every address.
-    let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
+    let origin = audit.origin().clone();
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
         match reset::request(&state.db, &state.clock, &email).await {
@@ -78,7 +75,7 @@ pub async fn request(
         }
     });
     flash::send(&req, flash::Level::Info, LINK_SENT);
-    routes::see_other(&req, "login")
+    Ok(see_other(Route::Login))
 }
 
 /// A link from the email: keep the token's hash in the session, then show the form at a URL without
@@ -95,10 +92,7 @@ pub async fn confirm_form(
             return render_invalid(&req);
         };
         session.insert(RESET_TOKEN_HASH, token_hash)?;
-        return Ok(routes::see_other_path(&format!(
-            "{}/{SET_PASSWORD}",
-            routes::path_for(&req, "password_reset")?
-        )));
+        return Ok(see_other_path(&format!("{}/{SET_PASSWORD}", Route::PasswordReset.path())));
     }
     let Some(token_hash) = session.get::<String>(RESET_TOKEN_HASH).ok().flatten() else {
         return render_invalid(&req);
@@ -109,8 +103,7 @@ pub async fn confirm_form(
             session.remove(RESET_TOKEN_HASH);
             render_invalid(&req)
         }
-        Err(ResetError::Database(error)) => Err(error.into()),
-        Err(error) => Err(AppError::internal(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -120,6 +113,7 @@ pub async fn confirm(
     identity: Option<Identity>,
     form: web::Form<NewPasswordForm>,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let session = req.get_session();
     let in_path = path.into_inner();
@@ -148,22 +142,13 @@ pub async fn confirm(
             if let Some(identity) = identity {
                 identity.logout();
             }
-            let origin = audit::Origin::of(&req, &state.settings.trusted_proxies);
-            audit::record(
-                &state.db,
-                &state.clock,
-                Event::PasswordResetCompleted,
-                Some(user.id),
-                &origin,
-                None,
-            )
-            .await;
+            audit.record(Event::PasswordResetCompleted, Some(user.id), None).await;
             flash::send(
                 &req,
                 flash::Level::Success,
                 "Your password has been reset. You can log in with it now.",
             );
-            routes::see_other(&req, "login")
+            Ok(see_other(Route::Login))
         }
         Err(ResetError::Invalid(errors)) => {
             let username = reset::check(&state.db, &state.clock, &token_hash)
@@ -176,8 +161,7 @@ pub async fn confirm(
             session.remove(RESET_TOKEN_HASH);
             render_invalid(&req)
         }
-        Err(ResetError::Database(error)) => Err(error.into()),
-        Err(error) => Err(AppError::internal(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -223,7 +207,7 @@ fn render_new_password(
     context.insert("username", username);
     context.insert("errors", errors);
     context.insert("password_min_length", &state.settings.password_min_length);
-    context.insert("action", &format!("{}/{SET_PASSWORD}", routes::path_for(req, "password_reset")?));
+    context.insert("action", &format!("{}/{SET_PASSWORD}", Route::PasswordReset.path()));
     views::render(req, status, "password_reset_form.html", context)
 }
 

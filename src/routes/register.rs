@@ -3,19 +3,16 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
-    audit::{self, Event},
+    audit::Event,
     auth::{
-        MaybeUser,
         accounts::{self, FieldErrors, RegisterError, Registration},
         csrf,
         password::Password,
-        session::begin_login,
     },
     config::Settings,
-    error::AppError,
-    flash, routes,
-    startup::AppState,
-    views,
+    web::{
+        AppError, AppState, MaybeUser, Route, audit::Audit, flash, see_other, session::begin_login, views,
+    },
 };
 
 /// Missing fields are empty, so they get a field message (422) rather than a 400.
@@ -34,18 +31,19 @@ pub struct RegisterForm {
 pub async fn form(
     req: HttpRequest,
     user: MaybeUser,
-    settings: web::Data<Settings>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     if user.0.is_some() {
-        return routes::see_other(&req, "dashboard");
+        return Ok(see_other(Route::Dashboard));
     }
-    render(&req, &settings, StatusCode::OK, "", "", &FieldErrors::new())
+    render(&req, &state.settings, StatusCode::OK, "", "", &FieldErrors::new())
 }
 
 pub async fn submit(
     req: HttpRequest,
     form: web::Form<RegisterForm>,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let settings = &state.settings;
     let form = form.into_inner();
@@ -68,16 +66,14 @@ pub async fn submit(
         Ok(user) => {
             begin_login(&req, user.id, false, &settings.trusted_proxies)?;
             log::info!("user {} registered", user.id);
-            let origin = audit::Origin::of(&req, &settings.trusted_proxies);
-            audit::record(&state.db, &state.clock, Event::Registered, Some(user.id), &origin, None).await;
+            audit.record(Event::Registered, Some(user.id), None).await;
             flash::send(&req, flash::Level::Success, format!("Welcome to Gatehouse, {}!", user.username));
-            routes::see_other(&req, "dashboard")
+            Ok(see_other(Route::Dashboard))
         }
         Err(RegisterError::Invalid(errors)) => {
             render(&req, settings, StatusCode::UNPROCESSABLE_ENTITY, &form.username, &form.email, &errors)
         }
-        Err(RegisterError::Database(error)) => Err(error.into()),
-        Err(RegisterError::Hashing(error)) => Err(error.into()),
+        Err(error) => Err(error.into()),
     }
 }
 

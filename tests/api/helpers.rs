@@ -24,7 +24,8 @@ use actix_web::{
 use gatehouse::{
     clock::Clock,
     config::Settings,
-    startup::{self, AppState},
+    startup,
+    web::{AppState, session::session_cookie_name},
 };
 use migration::{Migrator, MigratorTrait as _};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
@@ -364,7 +365,7 @@ impl TestClient {
     }
 
     pub fn session_cookie(&self) -> Option<String> {
-        self.cookie(startup::session_cookie_name(&self.app.settings))
+        self.cookie(session_cookie_name(&self.app.settings))
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {

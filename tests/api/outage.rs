@@ -158,10 +158,10 @@ async fn the_loader_reports_an_unreachable_database_as_unavailable_not_as_logged
     let db = gatehouse::db::connect(&database.url).await.unwrap();
     db.clone().close().await.unwrap();
 
-    let error = gatehouse::auth::current_user::load(&db, Some("1".to_owned())).await.unwrap_err();
+    let error = gatehouse::auth::loader::load(&db, Some("1".to_owned())).await.unwrap_err();
 
     assert!(gatehouse::db::is_unavailable(&error), "{error:?}");
-    let status = actix_web::ResponseError::status_code(&gatehouse::error::AppError::from(error));
+    let status = actix_web::ResponseError::status_code(&gatehouse::web::AppError::from(error));
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
 

@@ -1,32 +1,52 @@
 use actix_web::{App, HttpRequest, http::StatusCode, test, web};
+use gatehouse::web::Route;
 
 use crate::helpers::TestApp;
 
-/// Resolves every redirect target through the real route table, then asks the real app for the
-/// path: a mistyped or removed route name fails here, not in a user's browser.
+/// Every `Route` is registered under its name with its pattern: `url_for` in the real route table
+/// gives back the route's own pattern (parameters filled with `x`).
 #[actix_web::test]
-async fn every_redirect_target_is_a_named_route_that_answers() {
+async fn every_route_is_registered_under_its_name_and_pattern() {
     let resolver = test::init_service(App::new().configure(gatehouse::routes::configure).route(
-        "/__resolve/{name}",
-        web::get().to(|req: HttpRequest, name: web::Path<String>| async move {
-            gatehouse::routes::path_for(&req, &name)
+        "/__resolve/{name}/{parameters}",
+        web::get().to(|req: HttpRequest, path: web::Path<(String, usize)>| async move {
+            let (name, parameters) = path.into_inner();
+            req.url_for(&name, vec!["x"; parameters])
+                .map(|url| url.path().to_owned())
                 .map_err(|_| actix_web::error::ErrorNotFound("no such route"))
         }),
     ))
     .await;
+    for route in Route::ALL {
+        let parameters = route.pattern().matches('{').count();
+        let uri = format!("/__resolve/{}/{parameters}", route.name());
+        let res = test::call_service(&resolver, test::TestRequest::get().uri(&uri).to_request()).await;
+        assert_eq!(res.status(), StatusCode::OK, "{route:?} is not registered as {}", route.name());
+        let path = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+        let expected: String = route
+            .pattern()
+            .split('/')
+            .map(|segment| if segment.starts_with('{') { "x" } else { segment })
+            .collect::<Vec<_>>()
+            .join("/");
+        assert_eq!(path, expected, "{route:?}");
+    }
+}
+
+/// Every route a redirect may name answers a logged-in browser: a route the enum lists but the app
+/// does not serve fails here, not in a user's browser.
+#[actix_web::test]
+async fn every_redirect_target_answers() {
     let app = TestApp::spawn().await;
     let client = app.logged_in_client("alice").await;
-
-    for name in gatehouse::routes::REDIRECT_TARGETS {
-        let req = test::TestRequest::get().uri(&format!("/__resolve/{name}")).to_request();
-        let res = test::call_service(&resolver, req).await;
-        assert_eq!(res.status(), StatusCode::OK, "route name {name} does not resolve");
-        let path = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
-
-        let page = client.get(&path).await;
+    let targets: Vec<Route> = Route::ALL.into_iter().filter(|r| r.is_redirect_target()).collect();
+    assert!(targets.contains(&Route::Login) && targets.contains(&Route::Dashboard));
+    for route in targets {
+        let page = client.get(route.path()).await;
         assert!(
             page.status.is_success() || page.status.is_redirection(),
-            "{name} → {path} answered {}",
+            "{route:?} → {} answered {}",
+            route.path(),
             page.status
         );
     }

@@ -14,11 +14,7 @@ use std::{
 };
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use gatehouse::{
-    clock::Clock,
-    config::Settings,
-    startup::{self, AppState},
-};
+use gatehouse::{clock::Clock, config::Settings, startup, web::AppState};
 use helpers::{PASSWORD, SECRET, TestDb};
 
 /// chromedriver on a free port, stopped when dropped.

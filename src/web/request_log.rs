@@ -59,12 +59,9 @@ pub async fn middleware(
 }
 
 fn new_request_id() -> String {
-    let mut bytes = [0u8; 8];
     // An id only needs to be unique enough to find a log line; a failure is not worth a 500.
-    if getrandom::fill(&mut bytes).is_err() {
-        return format!("{:016x}", Instant::now().elapsed().as_nanos());
-    }
-    hex::encode(bytes)
+    crate::tokens::random_hex::<8>()
+        .unwrap_or_else(|_| format!("{:016x}", Instant::now().elapsed().as_nanos()))
 }
 
 /// The path as it may be logged: a reset token in it is replaced by a placeholder. The prefix is

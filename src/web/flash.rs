@@ -10,7 +10,6 @@ use actix_web::{
     cookie::{Cookie, CookieJar, Key, SameSite, time::Duration},
     dev::{ServiceRequest, ServiceResponse},
     middleware::Next,
-    web,
 };
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -31,11 +30,10 @@ pub struct FlashMessage {
     pub text: String,
 }
 
-/// The key and cookie attributes the flash middleware needs.
-#[derive(Clone)]
-pub struct FlashConfig {
-    pub key: Key,
-    pub secure: bool,
+/// The key and cookie attributes the flash cookie needs.
+struct FlashConfig {
+    key: Key,
+    secure: bool,
 }
 
 #[derive(Default)]
@@ -65,10 +63,10 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let config = req.app_data::<web::Data<FlashConfig>>().cloned();
-    let Some(config) = config else {
+    let Some(state) = super::AppState::of_service(&req) else {
         return next.call(req).await;
     };
+    let config = FlashConfig { key: state.cookie_key.clone(), secure: state.settings.is_https() };
     let arrived = req.cookie(COOKIE_NAME).and_then(|cookie| decode(&config.key, cookie));
     let had_incoming = arrived.is_some();
     req.extensions_mut().insert(Incoming(arrived.unwrap_or_default()));

@@ -8,15 +8,10 @@ use actix_web::{
     dev::{ServiceRequest, ServiceResponse},
     http::{StatusCode, header},
     middleware::Next,
-    web,
 };
 
-use super::{request_log::RequestId, security_headers};
-use crate::{
-    error::AppError,
-    telemetry,
-    views::{Templates, base_context},
-};
+use super::{AppError, AppState, request_log::RequestId, security_headers, views::base_context};
+use crate::{telemetry, templates::Templates};
 
 pub async fn middleware(
     req: ServiceRequest,
@@ -24,7 +19,7 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // Holding a clone of the request across `next.call` would stop the router from matching it, so
     // what the failure path needs is copied out first.
-    let templates = req.app_data::<web::Data<Templates>>().cloned();
+    let templates = AppState::of_service(&req).map(|state| state.templates.clone());
     let json = wants_json(req.headers());
     let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
     let res = match next.call(req).await {
@@ -53,7 +48,7 @@ pub async fn middleware(
     } else {
         let mut context = base_context(res.request());
         page.fill(&mut context);
-        page.html(templates.as_ref().map(|t| t.get_ref()), &context)
+        page.html(templates.as_ref(), &context)
     };
     let mut response = HttpResponse::build(status);
     for (name, value) in res.headers() {
@@ -92,7 +87,7 @@ fn log_server_error(status: StatusCode, error: Option<&actix_web::Error>) {
 /// The page for a failure that left no request behind: same look, no user-specific parts.
 fn page_without_request(
     error: &actix_web::Error,
-    templates: Option<web::Data<Templates>>,
+    templates: Option<Templates>,
     json: bool,
     request_id: Option<String>,
 ) -> actix_web::Error {
@@ -109,7 +104,7 @@ fn page_without_request(
         context.insert("flashes", &Vec::<()>::new());
         context.insert("csrf_token", "");
         page.fill(&mut context);
-        page.html(templates.as_ref().map(|t| t.get_ref()), &context)
+        page.html(templates.as_ref(), &context)
     };
     let mut response = HttpResponse::build(status);
     response.content_type(content_type);

@@ -26,7 +26,7 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let https = req.app_data::<actix_web::web::Data<crate::config::Settings>>().is_some_and(|s| s.is_https());
+    let https = super::AppState::of_service(&req).is_some_and(|state| state.settings.is_https());
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
     for (name, value) in FIXED {

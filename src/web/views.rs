@@ -1,53 +1,13 @@
 //! What templates see: view structs (never an entity model) and the one render function that adds
 //! the layout's common values (current user, flash messages, CSRF token).
 
-use std::sync::Arc;
-
 use actix_session::SessionExt;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::StatusCode};
 use serde::Serialize;
-use tera::{Context, Tera};
+use tera::Context;
 
-use crate::{auth::CurrentUser, auth::csrf, error::AppError, flash};
-
-/// The compiled templates, embedded in the binary so it runs from any working directory.
-#[derive(Clone)]
-pub struct Templates(Arc<Tera>);
-
-/// Every template, by name; a test renders each one.
-pub const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../templates/base.html")),
-    ("home.html", include_str!("../templates/home.html")),
-    ("login.html", include_str!("../templates/login.html")),
-    ("register.html", include_str!("../templates/register.html")),
-    ("dashboard.html", include_str!("../templates/dashboard.html")),
-    ("account.html", include_str!("../templates/account.html")),
-    ("sessions.html", include_str!("../templates/sessions.html")),
-    ("password_reset_request.html", include_str!("../templates/password_reset_request.html")),
-    ("password_reset_form.html", include_str!("../templates/password_reset_form.html")),
-    ("password_reset_invalid.html", include_str!("../templates/password_reset_invalid.html")),
-    ("emails/password_reset.txt", include_str!("../templates/emails/password_reset.txt")),
-    ("emails/password_reset.html", include_str!("../templates/emails/password_reset.html")),
-    ("emails/email_changed.txt", include_str!("../templates/emails/email_changed.txt")),
-    ("emails/email_changed.html", include_str!("../templates/emails/email_changed.html")),
-    ("errors/error.html", include_str!("../templates/errors/error.html")),
-    ("macros/forms.html", include_str!("../templates/macros/forms.html")),
-    ("macros/sessions.html", include_str!("../templates/macros/sessions.html")),
-];
-
-impl Templates {
-    pub fn load() -> Result<Self, tera::Error> {
-        let mut tera = Tera::default();
-        tera.add_raw_templates(TEMPLATES.iter().copied())?;
-        // `.html` autoescapes by default; say so explicitly so a rename cannot turn it off.
-        tera.autoescape_on(vec![".html"]);
-        Ok(Self(Arc::new(tera)))
-    }
-
-    pub fn render(&self, name: &str, context: &Context) -> Result<String, tera::Error> {
-        self.0.render(name, context)
-    }
-}
+use super::{AppError, AppState, flash};
+use crate::auth::{CurrentUser, csrf};
 
 /// The logged-in user as pages see it: no password hash, ever.
 #[derive(Clone, Debug, Serialize)]
@@ -88,12 +48,11 @@ pub fn render(
     template: &str,
     context: Context,
 ) -> Result<HttpResponse, AppError> {
-    let templates = req
-        .app_data::<actix_web::web::Data<Templates>>()
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("templates are not registered")))?;
+    let state = AppState::of(req)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("the app state is not registered")))?;
     let mut full = base_context(req);
     full.extend(context);
-    let body = templates.render(template, &full)?;
+    let body = state.templates.render(template, &full)?;
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
 }
 

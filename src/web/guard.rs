@@ -9,8 +9,8 @@ use actix_web::{
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::CurrentUser;
-use crate::{flash, routes};
+use super::{Route, flash};
+use crate::auth::CurrentUser;
 
 /// What a `next` value may leave unescaped: unreserved characters and `/`.
 const NEXT_ENCODE_SET: &AsciiSet =
@@ -26,8 +26,7 @@ pub async fn require_login(
     if req.extensions().get::<CurrentUser>().is_some() {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
-    let login = routes::path_for(req.request(), "login")?;
-    let location = format!("{login}?next={}", encode_next(req.uri()));
+    let location = format!("{}?next={}", Route::Login.path(), encode_next(req.uri()));
     flash::send(req.request(), flash::Level::Info, LOGIN_REQUIRED_MESSAGE);
     let response = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))

@@ -10,11 +10,10 @@ use actix_web::{
     dev::{ServiceRequest, ServiceResponse},
     http::header::{HeaderValue, SET_COOKIE},
     middleware::Next,
-    web,
 };
 
-use super::{session::REMEMBER, session_store::SessionPolicy};
-use crate::{config::Settings, startup::session_cookie_name};
+use super::{AppState, session::session_cookie_name};
+use crate::auth::{session::REMEMBER, session_store::SessionPolicy};
 
 /// Marks, in the request, that its session is a remember-me one.
 struct Remembered;
@@ -36,7 +35,7 @@ pub async fn extend_cookie(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let cookie_name = req.app_data::<web::Data<Settings>>().map(|s| session_cookie_name(s));
+    let cookie_name = AppState::of_service(&req).map(|state| session_cookie_name(&state.settings));
     let mut res = next.call(req).await?;
     let remembered = res.request().extensions().get::<Remembered>().is_some();
     let Some(cookie_name) = cookie_name.filter(|_| remembered) else {

@@ -1,0 +1,45 @@
+//! The Tera templates, embedded in the binary so it runs from any working directory. Pages render
+//! through `web::views`; emails through `mail`.
+
+use std::sync::Arc;
+
+use tera::{Context, Tera};
+
+/// The compiled templates, embedded in the binary so it runs from any working directory.
+#[derive(Clone)]
+pub struct Templates(Arc<Tera>);
+
+/// Every template, by name; a test renders each one.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("home.html", include_str!("../templates/home.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("register.html", include_str!("../templates/register.html")),
+    ("dashboard.html", include_str!("../templates/dashboard.html")),
+    ("account.html", include_str!("../templates/account.html")),
+    ("sessions.html", include_str!("../templates/sessions.html")),
+    ("password_reset_request.html", include_str!("../templates/password_reset_request.html")),
+    ("password_reset_form.html", include_str!("../templates/password_reset_form.html")),
+    ("password_reset_invalid.html", include_str!("../templates/password_reset_invalid.html")),
+    ("emails/password_reset.txt", include_str!("../templates/emails/password_reset.txt")),
+    ("emails/password_reset.html", include_str!("../templates/emails/password_reset.html")),
+    ("emails/email_changed.txt", include_str!("../templates/emails/email_changed.txt")),
+    ("emails/email_changed.html", include_str!("../templates/emails/email_changed.html")),
+    ("errors/error.html", include_str!("../templates/errors/error.html")),
+    ("macros/forms.html", include_str!("../templates/macros/forms.html")),
+    ("macros/sessions.html", include_str!("../templates/macros/sessions.html")),
+];
+
+impl Templates {
+    pub fn load() -> Result<Self, tera::Error> {
+        let mut tera = Tera::default();
+        tera.add_raw_templates(TEMPLATES.iter().copied())?;
+        // `.html` autoescapes by default; say so explicitly so a rename cannot turn it off.
+        tera.autoescape_on(vec![".html"]);
+        Ok(Self(Arc::new(tera)))
+    }
+
+    pub fn render(&self, name: &str, context: &Context) -> Result<String, tera::Error> {
+        self.0.render(name, context)
+    }
+}

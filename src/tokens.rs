@@ -1,0 +1,62 @@
+//! Random tokens and what is done with them, in one place: generation from the OS's CSPRNG, the
+//! SHA-256 that is stored instead of a token, and constant-time comparison.
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq as _;
+
+/// The operating system could not provide randomness (it practically never fails on Linux, but a
+/// token made without it would be guessable, so the failure is reported instead).
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system's random number generator failed: {0}")]
+pub struct RandomError(String);
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| RandomError(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// `N` random bytes as lower-case hex (`2 × N` characters).
+pub fn random_hex<const N: usize>() -> Result<String, RandomError> {
+    random_bytes::<N>().map(hex::encode)
+}
+
+/// `N` random bytes as unpadded base64url, safe in URLs and cookies.
+pub fn random_url_safe<const N: usize>() -> Result<String, RandomError> {
+    random_bytes::<N>().map(|bytes| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Lower-case hex SHA-256: what is stored of a token, so a copy of the table cannot be replayed.
+pub fn sha256_hex(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Equality that takes the same time wherever the first difference is.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_have_the_promised_shape_and_differ() {
+        let (a, b) = (random_hex::<32>().unwrap(), random_hex::<32>().unwrap());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        let url = random_url_safe::<32>().unwrap();
+        assert_eq!(url.len(), 43);
+        assert!(url.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+
+    #[test]
+    fn hashing_and_comparison() {
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert!(constant_time_eq("same", "same"));
+        assert!(!constant_time_eq("same", "sane"));
+        assert!(!constant_time_eq("short", "longer"));
+    }
+}

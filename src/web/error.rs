@@ -1,0 +1,169 @@
+//! `AppError`: the one error type handlers return, and the only place a failure picks its status:
+//! every domain error converts here. The body of every error page is rendered later, in one place,
+//! by `web::error_pages`.
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+
+use crate::{
+    auth::{
+        accounts::{AuthError, ChangeError, FieldErrors, RegisterError},
+        password::PasswordError,
+        reset::ResetError,
+        session::SessionError,
+    },
+    tokens::RandomError,
+};
+
+/// `Display` is safe to show a user; the cause stays in `source()` and reaches only the log.
+#[derive(thiserror::Error)]
+pub enum AppError {
+    #[error("Bad request: the form could not be read.")]
+    BadRequest,
+    #[error("Your session has expired or the form came from another site. Reload the page and try again.")]
+    CsrfRejected,
+    #[error("You are not allowed to see this page.")]
+    Forbidden,
+    #[error("There is no page at this address.")]
+    NotFound,
+    #[error("The request is too large.")]
+    PayloadTooLarge,
+    #[error("The service is temporarily unavailable. Please try again in a moment.")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("Something went wrong on our side.")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl std::fmt::Debug for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        error_chain_fmt(self, f)
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::CsrfRejected | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A bare status: `web::error_pages` gives it the app's page (or JSON) and logs the cause.
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).finish()
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        if crate::db::is_unavailable(&error) {
+            Self::Unavailable(error.into())
+        } else {
+            Self::Internal(error.into())
+        }
+    }
+}
+
+impl From<PasswordError> for AppError {
+    fn from(error: PasswordError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<actix_session::SessionInsertError> for AppError {
+    fn from(error: actix_session::SessionInsertError) -> Self {
+        Self::Internal(anyhow::anyhow!("{error}"))
+    }
+}
+
+impl From<SessionError> for AppError {
+    fn from(error: SessionError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<RandomError> for AppError {
+    fn from(error: RandomError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+/// A handler answers a domain error's `Invalid` case itself (a 422 with field messages); reaching
+/// here with one is a bug, reported as a server fault with what was refused.
+fn unhandled_validation(errors: &FieldErrors) -> AppError {
+    let fields: Vec<&str> = errors.keys().copied().collect();
+    AppError::internal(anyhow::anyhow!("a validation failure was not shown to the user (fields {fields:?})"))
+}
+
+impl From<RegisterError> for AppError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            RegisterError::Invalid(errors) => unhandled_validation(&errors),
+            RegisterError::Database(error) => error.into(),
+            RegisterError::Hashing(error) => error.into(),
+        }
+    }
+}
+
+impl From<AuthError> for AppError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::InvalidCredentials { .. } => {
+                Self::internal(anyhow::anyhow!("invalid credentials were not shown to the user"))
+            }
+            AuthError::Database(error) => error.into(),
+            AuthError::Hashing(error) => error.into(),
+        }
+    }
+}
+
+impl From<ChangeError> for AppError {
+    fn from(error: ChangeError) -> Self {
+        match error {
+            ChangeError::Invalid(errors) => unhandled_validation(&errors),
+            ChangeError::Database(error) => error.into(),
+            ChangeError::Hashing(error) => error.into(),
+        }
+    }
+}
+
+impl From<ResetError> for AppError {
+    fn from(error: ResetError) -> Self {
+        match error {
+            ResetError::InvalidToken => Self::NotFound,
+            ResetError::Invalid(errors) => unhandled_validation(&errors),
+            ResetError::Database(error) => error.into(),
+            ResetError::Hashing(error) => error.into(),
+            ResetError::Random(error) => error.into(),
+        }
+    }
+}
+
+impl From<tera::Error> for AppError {
+    fn from(error: tera::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+/// Prints an error and then each `source()` below it, one per line.
+pub fn error_chain_fmt(
+    error: &(dyn std::error::Error + 'static),
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    write!(f, "{error}")?;
+    let mut current = error.source();
+    while let Some(cause) = current {
+        write!(f, "\n  caused by: {cause}")?;
+        current = cause.source();
+    }
+    Ok(())
+}
