@@ -11,7 +11,7 @@ use crate::{
         password::{Password, PasswordHasher},
     },
     clock::Clock,
-    config::Settings,
+    config::{Settings, SettingsArgs},
     startup,
 };
 
@@ -20,6 +20,8 @@ use crate::{
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 #[derive(Debug, Subcommand)]

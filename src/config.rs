@@ -99,21 +99,105 @@ pub enum ConfigError {
 /// Where development keeps its generated secret, so that a restart does not log everybody out.
 pub const DEV_KEY_FILE: &str = ".gatehouse-session-secret";
 
+const DEFAULT_DATABASE_URL: &str = "sqlite://gatehouse.db?mode=rwc";
+const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8080";
+const DEFAULT_MAIL_FROM: &str = "Gatehouse <no-reply@localhost>";
+const DEFAULT_PASSWORD_MIN_LENGTH: &str = "15";
+const DEFAULT_SESSION_IDLE_TIMEOUT: &str = "12h";
+const DEFAULT_SESSION_MAX_AGE: &str = "24h";
+const DEFAULT_FORM_LIMIT_BYTES: &str = "65536";
+
+/// Every setting as read by clap: from its environment variable (the usual way; `.env` is loaded
+/// first) or a flag of the same name. `gatehouse --help` lists them with their defaults. Values are
+/// checked and typed by `Settings::from_args`; an empty value counts as unset.
+#[derive(Clone, clap::Args)]
+#[command(next_help_heading = "Settings (environment variables; flags override them)")]
+pub struct SettingsArgs {
+    /// `postgres://…` or `sqlite://…`
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true, global = true)]
+    database_url: Option<String>,
+    /// The address to listen on.
+    #[arg(long, env = "BIND_ADDR", default_value = DEFAULT_BIND_ADDR, global = true)]
+    bind_addr: Option<String>,
+    /// The origin users see, and the only one forms are accepted from; `https://` makes cookies
+    /// Secure. Unset: the loopback origins of BIND_ADDR's port.
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+    /// At least 64 bytes, shared by every instance. Development generates one into a key file.
+    #[arg(long, env = "SESSION_SECRET", hide_env_values = true, global = true)]
+    session_secret: Option<String>,
+    /// `development` or `production` (which requires SESSION_SECRET).
+    #[arg(long, env = "APP_ENV", default_value = "development", global = true)]
+    app_env: Option<String>,
+    /// e.g. `smtp://127.0.0.1:1025`. Unset: emails are written to the log.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, global = true)]
+    smtp_url: Option<String>,
+    /// The `From:` of every email.
+    #[arg(long, env = "MAIL_FROM", default_value = DEFAULT_MAIL_FROM, global = true)]
+    mail_from: Option<String>,
+    /// The shortest password accepted, 8 or more.
+    #[arg(long, env = "PASSWORD_MIN_LENGTH", default_value = DEFAULT_PASSWORD_MIN_LENGTH, global = true)]
+    password_min_length: Option<String>,
+    /// A session unused this long is over (e.g. 30m, 12h, 7d).
+    #[arg(long, env = "SESSION_IDLE_TIMEOUT", default_value = DEFAULT_SESSION_IDLE_TIMEOUT, global = true)]
+    session_idle_timeout: Option<String>,
+    /// A session older than this is over.
+    #[arg(long, env = "SESSION_MAX_AGE", default_value = DEFAULT_SESSION_MAX_AGE, global = true)]
+    session_max_age: Option<String>,
+    /// Comma-separated proxy addresses whose X-Forwarded-For is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", global = true)]
+    trusted_proxies: Option<String>,
+    /// Larger request bodies are refused with 413.
+    #[arg(long, env = "FORM_LIMIT_BYTES", default_value = DEFAULT_FORM_LIMIT_BYTES, global = true)]
+    form_limit_bytes: Option<String>,
+}
+
+impl fmt::Debug for SettingsArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // May hold the secret and passwords in URLs; `Settings`' own Debug redacts them.
+        f.write_str("SettingsArgs { .. }")
+    }
+}
+
+impl SettingsArgs {
+    /// The listen address as given, unchecked: all `gatehouse healthcheck` needs.
+    pub fn bind_addr(&self) -> &str {
+        non_empty(&self.bind_addr).unwrap_or(DEFAULT_BIND_ADDR)
+    }
+}
+
+/// Settings alone, for reading them outside the command line.
+#[derive(clap::Parser)]
+struct SettingsOnly {
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.trim().is_empty())
+}
+
 impl Settings {
-    /// Reads the process environment, after loading `.env` if there is one.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        // A missing .env is the normal case; a broken one should not be silently half-read.
-        if let Err(error) = dotenvy::dotenv()
-            && !error.not_found()
-        {
-            return Err(ConfigError::Invalid { name: ".env", reason: error.to_string() });
+    /// Builds settings from any variable lookup instead of the process environment (tests pass a
+    /// map): the same clap definitions with their environment reading turned off.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let mut argv = vec!["gatehouse".to_owned()];
+        for arg in SettingsOnly::command().get_arguments() {
+            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else { continue };
+            if let Some(value) = env.to_str().and_then(&get) {
+                argv.push(format!("--{long}={value}"));
+            }
         }
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        let command = SettingsOnly::command().mut_args(|arg| arg.env(None::<&'static str>));
+        let invalid = |e: clap::Error| ConfigError::Invalid { name: "settings", reason: e.to_string() };
+        let matches = command.try_get_matches_from(argv).map_err(invalid)?;
+        Self::from_args(SettingsOnly::from_arg_matches(&matches).map_err(invalid)?.settings)
     }
 
-    /// Builds settings from any variable lookup; `from_env` passes the process environment.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let production = match get("APP_ENV").as_deref() {
+    /// Checks every setting once and gives each its type; names the variable in every error.
+    pub fn from_args(args: SettingsArgs) -> Result<Self, ConfigError> {
+        let production = match non_empty(&args.app_env) {
             None | Some("development") | Some("dev") | Some("test") => false,
             Some("production") | Some("prod") => true,
             Some(other) => {
@@ -123,14 +207,14 @@ impl Settings {
                 });
             }
         };
-        let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let bind_addr = args.bind_addr().to_owned();
         let bound = bind_addr.parse::<std::net::SocketAddr>().map_err(|e| ConfigError::Invalid {
             name: "BIND_ADDR",
             reason: format!("`{bind_addr}` is not host:port ({e})"),
         })?;
-        let (public_origin, allowed_origins) = match get("PUBLIC_URL") {
+        let (public_origin, allowed_origins) = match non_empty(&args.public_url) {
             Some(url) => {
-                let origin = parse_origin(&url)?;
+                let origin = parse_origin(url)?;
                 (origin.clone(), vec![origin])
             }
             None => {
@@ -140,57 +224,54 @@ impl Settings {
                 (loopback[0].clone(), loopback.to_vec())
             }
         };
-        let session_secret = match get("SESSION_SECRET") {
-            Some(secret) => SessionSecret::new(secret.into_bytes())?,
+        let session_secret = match non_empty(&args.session_secret) {
+            Some(secret) => SessionSecret::new(secret.as_bytes().to_vec())?,
             None if production => return Err(ConfigError::MissingSecretInProduction),
             None => dev_secret_from_key_file(DEV_KEY_FILE.as_ref())?,
         };
-        let password_min_length = match get("PASSWORD_MIN_LENGTH") {
-            None => 15,
-            Some(raw) => match raw.parse::<usize>() {
-                Ok(n) if (8..=1024).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "PASSWORD_MIN_LENGTH",
-                        reason: format!("`{raw}` is not a whole number from 8 to 1024"),
-                    });
-                }
-            },
-        };
-        let trusted_proxies = match get("TRUSTED_PROXIES") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse::<IpAddr>().map_err(|_| ConfigError::Invalid {
-                        name: "TRUSTED_PROXIES",
-                        reason: format!("`{s}` is not an IP address"),
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        let form_limit_bytes = match get("FORM_LIMIT_BYTES") {
-            None => 64 * 1024,
-            Some(raw) => {
-                raw.parse::<usize>().ok().filter(|n| *n >= 1024).ok_or_else(|| ConfigError::Invalid {
-                    name: "FORM_LIMIT_BYTES",
-                    reason: format!("`{raw}` is not a whole number of at least 1024"),
-                })?
+        let raw_min = non_empty(&args.password_min_length).unwrap_or(DEFAULT_PASSWORD_MIN_LENGTH);
+        let password_min_length = match raw_min.parse::<usize>() {
+            Ok(n) if (8..=1024).contains(&n) => n,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "PASSWORD_MIN_LENGTH",
+                    reason: format!("`{raw_min}` is not a whole number from 8 to 1024"),
+                });
             }
         };
+        let trusted_proxies = non_empty(&args.trusted_proxies)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpAddr>().map_err(|_| ConfigError::Invalid {
+                    name: "TRUSTED_PROXIES",
+                    reason: format!("`{s}` is not an IP address"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let raw_limit = non_empty(&args.form_limit_bytes).unwrap_or(DEFAULT_FORM_LIMIT_BYTES);
+        let form_limit_bytes =
+            raw_limit.parse::<usize>().ok().filter(|n| *n >= 1024).ok_or_else(|| ConfigError::Invalid {
+                name: "FORM_LIMIT_BYTES",
+                reason: format!("`{raw_limit}` is not a whole number of at least 1024"),
+            })?;
         Ok(Self {
-            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://gatehouse.db?mode=rwc".to_owned()),
+            database_url: non_empty(&args.database_url).unwrap_or(DEFAULT_DATABASE_URL).to_owned(),
             bind_addr,
             public_origin,
             allowed_origins,
             session_secret,
-            smtp_url: get("SMTP_URL"),
-            mail_from: get("MAIL_FROM").unwrap_or_else(|| "Gatehouse <no-reply@localhost>".to_owned()),
+            smtp_url: non_empty(&args.smtp_url).map(str::to_owned),
+            mail_from: non_empty(&args.mail_from).unwrap_or(DEFAULT_MAIL_FROM).to_owned(),
             password_min_length,
-            session_idle_timeout: duration(&get, "SESSION_IDLE_TIMEOUT", "12h")?,
-            session_max_age: duration(&get, "SESSION_MAX_AGE", "24h")?,
+            session_idle_timeout: duration(
+                &args.session_idle_timeout,
+                "SESSION_IDLE_TIMEOUT",
+                DEFAULT_SESSION_IDLE_TIMEOUT,
+            )?,
+            session_max_age: duration(&args.session_max_age, "SESSION_MAX_AGE", DEFAULT_SESSION_MAX_AGE)?,
             trusted_proxies,
             form_limit_bytes,
             production,
@@ -198,13 +279,19 @@ impl Settings {
     }
 }
 
-fn duration(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: &str,
-) -> Result<Duration, ConfigError> {
-    let raw = get(name).unwrap_or_else(|| default.to_owned());
-    match humantime::parse_duration(&raw) {
+/// Loads `.env` into the environment; a missing file is the normal case, a broken one an error.
+pub fn load_dotenv() -> Result<(), ConfigError> {
+    match dotenvy::dotenv() {
+        Err(error) if !error.not_found() => {
+            Err(ConfigError::Invalid { name: ".env", reason: error.to_string() })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn duration(value: &Option<String>, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
+    let raw = non_empty(value).unwrap_or(default);
+    match humantime::parse_duration(raw) {
         Ok(d) if !d.is_zero() => Ok(d),
         _ => Err(ConfigError::Invalid {
             name,
@@ -238,9 +325,7 @@ fn dev_secret_from_key_file(path: &std::path::Path) -> Result<SessionSecret, Con
     {
         return SessionSecret::new(existing.trim().as_bytes().to_vec());
     }
-    let mut bytes = [0u8; 64];
-    getrandom::fill(&mut bytes).map_err(|e| key_file_error(std::io::Error::other(e.to_string())))?;
-    let secret = hex::encode(bytes);
+    let secret = crate::tokens::random_hex::<64>().map_err(|e| key_file_error(std::io::Error::other(e)))?;
     write_private_file(path, &secret).map_err(key_file_error)?;
     log::warn!(
         "SESSION_SECRET is not set: generated one into {} for development. \

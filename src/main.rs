@@ -1,18 +1,26 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use gatehouse::{cli::Cli, config::Settings, telemetry};
+use gatehouse::{
+    cli::{self, Cli, Command},
+    config::{self, Settings},
+    telemetry,
+};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // `.env` may set RUST_LOG, so it is read before logging starts.
-    let _ = dotenvy::dotenv();
+    // `.env` may set RUST_LOG and any setting, so it is read before logging starts and before clap
+    // reads the environment.
+    let dotenv = config::load_dotenv();
     telemetry::init_logging();
+    let cli = Cli::parse();
+    if let Err(error) = dotenv {
+        log::error!("configuration error: {error}");
+        return ExitCode::FAILURE;
+    }
     // A healthcheck needs only the address: it must not need the secret, nor create a key file.
-    if let Some(gatehouse::cli::Command::Healthcheck) = cli.command {
-        let bind_addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
-        return match gatehouse::cli::healthcheck(&bind_addr) {
+    if let Some(Command::Healthcheck) = cli.command {
+        return match cli::healthcheck(cli.settings.bind_addr()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 log::error!("unhealthy: {error:#}");
@@ -20,14 +28,14 @@ async fn main() -> ExitCode {
             }
         };
     }
-    let settings = match Settings::from_env() {
+    let settings = match Settings::from_args(cli.settings.clone()) {
         Ok(settings) => settings,
         Err(error) => {
             log::error!("configuration error: {error}");
             return ExitCode::FAILURE;
         }
     };
-    match gatehouse::cli::run(cli, settings).await {
+    match cli::run(cli, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             log::error!("{error:#}");

@@ -30,7 +30,52 @@ fn every_command_has_help() {
     let create = gatehouse().args(["create-user", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&create.stdout);
     assert!(text.contains("--username") && text.contains("--email") && text.contains("--admin"));
-    assert!(!text.contains("--password"), "the password never comes from argv");
+    let flags: Vec<&str> = text.split_whitespace().filter(|w| w.starts_with("--")).collect();
+    assert!(!flags.contains(&"--password"), "the password never comes from argv: {flags:?}");
+}
+
+#[test]
+fn the_help_lists_every_setting_with_its_variable_and_default() {
+    let output = gatehouse().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    for variable in [
+        "DATABASE_URL",
+        "BIND_ADDR",
+        "PUBLIC_URL",
+        "SESSION_SECRET",
+        "APP_ENV",
+        "SMTP_URL",
+        "MAIL_FROM",
+        "PASSWORD_MIN_LENGTH",
+        "SESSION_IDLE_TIMEOUT",
+        "SESSION_MAX_AGE",
+        "TRUSTED_PROXIES",
+        "FORM_LIMIT_BYTES",
+    ] {
+        assert!(text.contains(&format!("[env: {variable}")), "{variable} is not in the help:\n{text}");
+    }
+    assert!(text.contains("[default: sqlite://gatehouse.db?mode=rwc]"), "{text}");
+    assert!(text.contains("[default: 12h]") && text.contains("[default: 15]"), "{text}");
+}
+
+#[test]
+fn a_setting_in_the_environment_is_checked_at_start_with_its_name() {
+    let output = gatehouse()
+        .env("PASSWORD_MIN_LENGTH", "7")
+        .env("SESSION_SECRET", SECRET)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PASSWORD_MIN_LENGTH"), "{stderr}");
+}
+
+#[test]
+fn the_secret_never_shows_in_the_help_even_when_set() {
+    let output = gatehouse().env("SESSION_SECRET", SECRET).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains(SECRET), "{text}");
 }
 
 #[test]
