@@ -11,8 +11,9 @@ fn main() {
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let hash =
-        runtime.block_on(PasswordHasher::new(1).hash(Password::new("a benchmark passphrase"))).expect("hash");
+    let hash = runtime
+        .block_on(PasswordHasher::new(1, 0).hash(Password::new("a benchmark passphrase")))
+        .expect("hash");
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
@@ -22,7 +23,7 @@ fn main() {
             std::thread::spawn(move || {
                 let runtime =
                     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                let hasher = PasswordHasher::new(1);
+                let hasher = PasswordHasher::new(1, 0);
                 let mut done = 0u64;
                 while Instant::now() < deadline {
                     let result = runtime

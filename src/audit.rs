@@ -19,6 +19,9 @@ pub enum Event {
     SessionRevoked,
     OtherSessionsRevoked,
     AccountDeleted,
+    LoginLocked,
+    LoginLockEnded,
+    PasswordResetSuppressed,
 }
 
 impl Event {
@@ -35,6 +38,9 @@ impl Event {
             Self::SessionRevoked => "session_revoked",
             Self::OtherSessionsRevoked => "other_sessions_revoked",
             Self::AccountDeleted => "account_deleted",
+            Self::LoginLocked => "login_locked",
+            Self::LoginLockEnded => "login_lock_ended",
+            Self::PasswordResetSuppressed => "password_reset_suppressed",
         }
     }
 
@@ -52,6 +58,9 @@ impl Event {
             "session_revoked" => "A session was ended",
             "other_sessions_revoked" => "All other sessions were ended",
             "account_deleted" => "Account deleted",
+            "login_locked" => "Sign-in attempts were blocked",
+            "login_lock_ended" => "Sign-in block ended",
+            "password_reset_suppressed" => "Password reset email held back (too many requests)",
             _ => "Security event",
         }
     }

@@ -22,6 +22,11 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     pub form_limit_bytes: usize,
     pub production: bool,
+    /// The secret being rotated out: cookies made with it still open, and are re-made.
+    pub session_secret_previous: Option<SessionSecret>,
+    pub throttle: Limits,
+    /// Password hashes allowed to wait for a hashing thread; past it, logins answer 503 at once.
+    pub hash_queue_limit: usize,
 }
 
 impl Settings {
@@ -47,8 +52,47 @@ impl fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("form_limit_bytes", &self.form_limit_bytes)
             .field("production", &self.production)
+            .field("session_secret_previous", &self.session_secret_previous)
+            .field("throttle", &self.throttle)
+            .field("hash_queue_limit", &self.hash_queue_limit)
             .finish()
     }
+}
+
+/// Throttling (`auth::throttle` applies it): how many failures a key may have in a window, and how long the lock that follows lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    /// `0` turns the limit off.
+    pub max_failures: u32,
+    pub window: Duration,
+    /// The first lock; each lock that follows before the key is forgotten lasts twice as long.
+    pub lock: Duration,
+    pub max_lock: Duration,
+}
+
+impl Limit {
+    pub fn is_off(&self) -> bool {
+        self.max_failures == 0
+    }
+
+    /// The lock after `previous_locks` locks in a row: doubling, capped.
+    pub fn lock_for(&self, previous_locks: u32) -> Duration {
+        let factor = 2u32.saturating_pow(previous_locks.min(16));
+        self.lock.saturating_mul(factor).min(self.max_lock.max(self.lock))
+    }
+}
+
+/// Every throttling limit, from the settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Failed logins per login name, and per device (each device has a budget of its own).
+    pub login: Limit,
+    /// Failed logins per client IP.
+    pub login_ip: Limit,
+    /// Reset emails per address.
+    pub reset_emails: Limit,
+    /// Reset requests per client IP.
+    pub reset_ip: Limit,
 }
 
 /// The key material for cookies; at least 64 bytes.
@@ -67,6 +111,13 @@ impl SessionSecret {
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// A secret made of few distinct characters (`aaaa…`, `abab…`, a word repeated) has far less
+    /// entropy than its length suggests. Hex from `openssl rand -hex 64` has all 16 digits.
+    pub fn looks_guessable(&self) -> bool {
+        let distinct: std::collections::HashSet<u8> = self.0.iter().copied().collect();
+        distinct.len() < 12
     }
 }
 
@@ -88,6 +139,14 @@ pub enum ConfigError {
         "SESSION_SECRET is required when APP_ENV=production (at least 64 bytes; `openssl rand -hex 64` makes one)"
     )]
     MissingSecretInProduction,
+    #[error(
+        "{name} looks guessable (too few different characters); generate one with `openssl rand -hex 64`"
+    )]
+    GuessableSecret { name: &'static str },
+    #[error(
+        "SMTP_URL is required when APP_ENV=production: without it password reset links would be written to the log"
+    )]
+    MissingSmtpInProduction,
     #[error("could not read or create the development key file {path}")]
     KeyFile {
         path: PathBuf,
@@ -106,6 +165,16 @@ const DEFAULT_PASSWORD_MIN_LENGTH: &str = "15";
 const DEFAULT_SESSION_IDLE_TIMEOUT: &str = "12h";
 const DEFAULT_SESSION_MAX_AGE: &str = "24h";
 const DEFAULT_FORM_LIMIT_BYTES: &str = "65536";
+const DEFAULT_THROTTLE_LOGIN_FAILURES: &str = "10";
+const DEFAULT_THROTTLE_LOGIN_WINDOW: &str = "15m";
+const DEFAULT_THROTTLE_LOGIN_LOCK: &str = "15m";
+const DEFAULT_THROTTLE_LOGIN_MAX_LOCK: &str = "1h";
+const DEFAULT_THROTTLE_LOGIN_IP_FAILURES: &str = "100";
+const DEFAULT_THROTTLE_RESET_EMAILS: &str = "3";
+const DEFAULT_THROTTLE_RESET_IP: &str = "50";
+const DEFAULT_HASH_QUEUE_LIMIT: &str = "64";
+/// The window of both password-reset limits.
+const RESET_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Every setting as read by clap: from its environment variable (the usual way; `.env` is loaded
 /// first) or a flag of the same name. `gatehouse --help` lists them with their defaults. Values are
@@ -150,6 +219,33 @@ pub struct SettingsArgs {
     /// Larger request bodies are refused with 413.
     #[arg(long, env = "FORM_LIMIT_BYTES", default_value = DEFAULT_FORM_LIMIT_BYTES, global = true)]
     form_limit_bytes: Option<String>,
+    /// The previous SESSION_SECRET while rotating: its cookies still open and are re-made.
+    #[arg(long, env = "SESSION_SECRET_PREVIOUS", hide_env_values = true, global = true)]
+    session_secret_previous: Option<String>,
+    /// Failed logins per login name (or per remembered device) before it is locked; 0 = off.
+    #[arg(long, env = "THROTTLE_LOGIN_FAILURES", default_value = DEFAULT_THROTTLE_LOGIN_FAILURES, global = true)]
+    throttle_login_failures: Option<String>,
+    /// The window those failures are counted in.
+    #[arg(long, env = "THROTTLE_LOGIN_WINDOW", default_value = DEFAULT_THROTTLE_LOGIN_WINDOW, global = true)]
+    throttle_login_window: Option<String>,
+    /// The first lock; it doubles while failures go on.
+    #[arg(long, env = "THROTTLE_LOGIN_LOCK", default_value = DEFAULT_THROTTLE_LOGIN_LOCK, global = true)]
+    throttle_login_lock: Option<String>,
+    /// The longest lock.
+    #[arg(long, env = "THROTTLE_LOGIN_MAX_LOCK", default_value = DEFAULT_THROTTLE_LOGIN_MAX_LOCK, global = true)]
+    throttle_login_max_lock: Option<String>,
+    /// Failed logins per client IP in the window before that IP is locked out of login; 0 = off.
+    #[arg(long, env = "THROTTLE_LOGIN_IP_FAILURES", default_value = DEFAULT_THROTTLE_LOGIN_IP_FAILURES, global = true)]
+    throttle_login_ip_failures: Option<String>,
+    /// Password reset emails per address per hour; 0 = off.
+    #[arg(long, env = "THROTTLE_RESET_EMAILS", default_value = DEFAULT_THROTTLE_RESET_EMAILS, global = true)]
+    throttle_reset_emails: Option<String>,
+    /// Password reset requests per client IP per hour; 0 = off.
+    #[arg(long, env = "THROTTLE_RESET_IP", default_value = DEFAULT_THROTTLE_RESET_IP, global = true)]
+    throttle_reset_ip: Option<String>,
+    /// Password hashes that may wait for a hashing thread; more answer 503 at once. 0 = no bound.
+    #[arg(long, env = "HASH_QUEUE_LIMIT", default_value = DEFAULT_HASH_QUEUE_LIMIT, global = true)]
+    hash_queue_limit: Option<String>,
 }
 
 impl fmt::Debug for SettingsArgs {
@@ -229,6 +325,73 @@ impl Settings {
             None if production => return Err(ConfigError::MissingSecretInProduction),
             None => dev_secret_from_key_file(DEV_KEY_FILE.as_ref())?,
         };
+        let session_secret_previous = non_empty(&args.session_secret_previous)
+            .map(|s| SessionSecret::new(s.as_bytes().to_vec()))
+            .transpose()?;
+        if production {
+            for (name, secret) in [
+                ("SESSION_SECRET", Some(&session_secret)),
+                ("SESSION_SECRET_PREVIOUS", session_secret_previous.as_ref()),
+            ] {
+                if let Some(secret) = secret
+                    && secret.looks_guessable()
+                {
+                    return Err(ConfigError::GuessableSecret { name });
+                }
+            }
+        }
+        let smtp_url = non_empty(&args.smtp_url).map(str::to_owned);
+        if production && smtp_url.is_none() {
+            return Err(ConfigError::MissingSmtpInProduction);
+        }
+        let login_window =
+            duration(&args.throttle_login_window, "THROTTLE_LOGIN_WINDOW", DEFAULT_THROTTLE_LOGIN_WINDOW)?;
+        let login_lock =
+            duration(&args.throttle_login_lock, "THROTTLE_LOGIN_LOCK", DEFAULT_THROTTLE_LOGIN_LOCK)?;
+        let login_max_lock = duration(
+            &args.throttle_login_max_lock,
+            "THROTTLE_LOGIN_MAX_LOCK",
+            DEFAULT_THROTTLE_LOGIN_MAX_LOCK,
+        )?;
+        let per_hour = |max_failures| Limit {
+            max_failures,
+            window: RESET_WINDOW,
+            lock: RESET_WINDOW,
+            max_lock: RESET_WINDOW,
+        };
+        let throttle = Limits {
+            login: Limit {
+                max_failures: count(
+                    &args.throttle_login_failures,
+                    "THROTTLE_LOGIN_FAILURES",
+                    DEFAULT_THROTTLE_LOGIN_FAILURES,
+                )?,
+                window: login_window,
+                lock: login_lock,
+                max_lock: login_max_lock,
+            },
+            login_ip: Limit {
+                max_failures: count(
+                    &args.throttle_login_ip_failures,
+                    "THROTTLE_LOGIN_IP_FAILURES",
+                    DEFAULT_THROTTLE_LOGIN_IP_FAILURES,
+                )?,
+                window: login_window,
+                lock: login_window,
+                max_lock: login_window,
+            },
+            reset_emails: per_hour(count(
+                &args.throttle_reset_emails,
+                "THROTTLE_RESET_EMAILS",
+                DEFAULT_THROTTLE_RESET_EMAILS,
+            )?),
+            reset_ip: per_hour(count(
+                &args.throttle_reset_ip,
+                "THROTTLE_RESET_IP",
+                DEFAULT_THROTTLE_RESET_IP,
+            )?),
+        };
+        let hash_queue_limit = count(&args.hash_queue_limit, "HASH_QUEUE_LIMIT", DEFAULT_HASH_QUEUE_LIMIT)?;
         let raw_min = non_empty(&args.password_min_length).unwrap_or(DEFAULT_PASSWORD_MIN_LENGTH);
         let password_min_length = match raw_min.parse::<usize>() {
             Ok(n) if (8..=1024).contains(&n) => n,
@@ -263,7 +426,7 @@ impl Settings {
             public_origin,
             allowed_origins,
             session_secret,
-            smtp_url: non_empty(&args.smtp_url).map(str::to_owned),
+            smtp_url,
             mail_from: non_empty(&args.mail_from).unwrap_or(DEFAULT_MAIL_FROM).to_owned(),
             password_min_length,
             session_idle_timeout: duration(
@@ -275,6 +438,9 @@ impl Settings {
             trusted_proxies,
             form_limit_bytes,
             production,
+            session_secret_previous,
+            throttle,
+            hash_queue_limit: usize::try_from(hash_queue_limit).unwrap_or(usize::MAX),
         })
     }
 }
@@ -287,6 +453,15 @@ pub fn load_dotenv() -> Result<(), ConfigError> {
         }
         _ => Ok(()),
     }
+}
+
+/// A whole number of at least 0 (`0` turns a limit off).
+fn count(value: &Option<String>, name: &'static str, default: &str) -> Result<u32, ConfigError> {
+    let raw = non_empty(value).unwrap_or(default);
+    raw.trim().parse::<u32>().map_err(|_| ConfigError::Invalid {
+        name,
+        reason: format!("`{raw}` is not a whole number (0 turns it off)"),
+    })
 }
 
 fn duration(value: &Option<String>, name: &'static str, default: &str) -> Result<Duration, ConfigError> {

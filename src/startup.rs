@@ -15,18 +15,19 @@ use migration::{Migrator, MigratorTrait as _};
 use sea_orm::DatabaseConnection;
 
 use crate::{
+    auth::housekeeping::{self, Purged},
     clock::Clock,
     config::Settings,
     db, routes,
     web::{
-        AppError, AppState, csrf, current_user, error_pages, flash, head, remember, request_log,
+        AppError, AppState, csrf, current_user, error_pages, flash, remember, request_log, request_shape,
         security_headers, session,
     },
 };
 
 /// Builds the whole application. Middleware order, outermost first: request id and access log, error
 /// pages, security headers, remember-me cookie lifetime, session, identity, flash, user loader, CSRF,
-/// HEAD-as-GET, then the routes.
+/// request shape (NUL refused, HEAD as GET), then the routes.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -51,7 +52,7 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
         .configure(routes::configure)
         .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }))
-        .wrap(from_fn(head::as_get))
+        .wrap(from_fn(request_shape::middleware))
         .wrap(from_fn(csrf::middleware))
         .wrap(from_fn(current_user::middleware))
         .wrap(from_fn(flash::middleware))
@@ -79,7 +80,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     return_hashing_memory_to_the_system();
     let db = connect_and_migrate(&settings).await?;
     let state = AppState::new(settings.clone(), db, Clock::default())?;
-    spawn_session_purge(&state);
+    spawn_purges(&state);
     let server = HttpServer::new({
         let state = state.clone();
         move || app(state.clone())
@@ -128,21 +129,18 @@ fn warn_about_risky_settings(settings: &Settings) {
     }
 }
 
-/// Deletes expired session rows every few minutes, so abandoned sessions do not pile up.
-fn spawn_session_purge(state: &AppState) {
-    let db = state.db.clone();
-    let clock = state.clock.clone();
-    let policy = state.session_policy();
+/// Deletes expired sessions, throttle counters and reset tokens every few minutes, so nothing piles up.
+fn spawn_purges(state: &AppState) {
+    let (db, clock, policy, limits) =
+        (state.db.clone(), state.clock.clone(), state.session_policy(), state.settings.throttle);
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(Duration::from_secs(600));
         loop {
             interval.tick().await;
-            let now = clock.now();
-            let idle_cutoff = now - chrono::Duration::from_std(policy.idle_timeout).unwrap_or_default();
-            match db::sessions::purge_expired(&db, now, idle_cutoff).await {
-                Ok(0) => {}
-                Ok(n) => log::info!("purged {n} expired sessions"),
-                Err(error) => log::warn!("could not purge expired sessions: {error}"),
+            match housekeeping::purge_expired(&db, &clock, &policy, &limits).await {
+                Ok(purged) if purged == Purged::default() => {}
+                Ok(purged) => log::info!("purged expired rows: {purged:?}"),
+                Err(error) => log::warn!("could not purge expired rows: {error}"),
             }
         }
     });

@@ -21,6 +21,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("password_reset_request.html", include_str!("../templates/password_reset_request.html")),
     ("password_reset_form.html", include_str!("../templates/password_reset_form.html")),
     ("password_reset_invalid.html", include_str!("../templates/password_reset_invalid.html")),
+    ("too_many_attempts.html", include_str!("../templates/too_many_attempts.html")),
     ("emails/password_reset.txt", include_str!("../templates/emails/password_reset.txt")),
     ("emails/password_reset.html", include_str!("../templates/emails/password_reset.html")),
     ("emails/email_changed.txt", include_str!("../templates/emails/email_changed.txt")),

@@ -33,6 +33,18 @@ pub fn sha256_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A 64-byte key for one `purpose`, derived from the whole `secret` with HKDF-SHA256, so that the
+/// keys of different cookies are independent and every byte of the secret counts.
+pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 64] {
+    let mut key = [0u8; 64];
+    let hkdf = hkdf::Hkdf::<Sha256>::new(Some(b"gatehouse cookie keys v1"), secret);
+    // 64 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
+    if hkdf.expand(purpose.as_bytes(), &mut key).is_err() {
+        unreachable!("HKDF-SHA256 can always expand 64 bytes");
+    }
+    key
+}
+
 /// Equality that takes the same time wherever the first difference is.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
@@ -50,6 +62,16 @@ mod tests {
         let url = random_url_safe::<32>().unwrap();
         assert_eq!(url.len(), 43);
         assert!(url.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_depend_on_the_whole_secret() {
+        let secret = [7u8; 100];
+        let mut other = secret;
+        other[99] = 8;
+        assert_ne!(derive_key(&secret, "session"), derive_key(&secret, "csrf"));
+        assert_ne!(derive_key(&secret, "session"), derive_key(&other, "session"), "byte 100 counts");
+        assert_eq!(derive_key(&secret, "session"), derive_key(&secret, "session"));
     }
 
     #[test]

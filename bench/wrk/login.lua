@@ -1,16 +1,16 @@
 -- wrk script: logins through the real form, each with a fresh session and CSRF token.
 --
---   wrk ... -s bench/wrk/login.lua http://host:port -- <login> <password> <origin> [cookie name]
+--   wrk ... -s bench/wrk/login.lua http://host:port -- <login> <password> <origin> [form cookie name]
 --
--- Every login is two requests: GET /login without a cookie (the app creates an anonymous session,
--- sets its cookie and puts the session's CSRF token in the form), then POST /login with that cookie,
--- that token and an Origin header, which must answer 303 to /dashboard.
+-- Every login is two requests: GET /login without a cookie (the app writes nothing: it sets a signed
+-- cookie holding a visitor's CSRF token and puts that token in the form), then POST /login with that
+-- cookie, that token and an Origin header, which must answer 303 to /dashboard.
 --
 -- wrk's request() and response() are per thread, not per connection: a thread's connections share
 -- one Lua state, and request() does not say which connection it is for. So instead of pairing
 -- requests by connection, every form a GET brings back goes into the thread's queue of unused
 -- (cookie, token) pairs, and the next request() of any connection of that thread POSTs the oldest
--- one; with none waiting it GETs a new form. A session is bound to its cookie, not to a TCP
+-- one; with none waiting it GETs a new form. A token is bound to its cookie, not to a TCP
 -- connection, so this is exactly what browsers do, and each token is used once.
 --
 -- done() prints:  BENCH_LOGIN logins=<n> forms=<n> bad=<n> first_bad=<status> seconds=<s> logins_per_second=<r>
@@ -42,8 +42,8 @@ end
 function init(args)
    local login, password = args[1], args[2]
    origin = args[3]
-   cookie_name = args[4] or "gatehouse_session"
-   -- the name as a Lua pattern ("__Host-gatehouse_session" has a "-", a pattern quantifier)
+   cookie_name = args[4] or "gatehouse_csrf"
+   -- the name as a Lua pattern ("__Host-gatehouse_csrf" has a "-", a pattern quantifier)
    cookie_pattern = string.gsub(cookie_name, "%p", "%%%0") .. "=([^;]+)"
    form_prefix = "login=" .. urlencode(login) .. "&password=" .. urlencode(password) .. "&csrf_token="
    queue, head, tail = {}, 1, 0
@@ -73,7 +73,7 @@ end
 
 function response(status, headers, body)
    if status == 200 then
-      -- the login form: a new session cookie and its token
+      -- the login form: a visitor token cookie and the same token in the form
       local token = body and string.match(body, 'name="csrf_token" value="(%x+)"')
       local set_cookie = header(headers, "set-cookie")
       local cookie = set_cookie and string.match(set_cookie, cookie_pattern)

@@ -3,4 +3,5 @@
 pub mod audit_events;
 pub mod password_reset_tokens;
 pub mod sessions;
+pub mod throttle_counters;
 pub mod users;

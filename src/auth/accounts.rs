@@ -152,17 +152,16 @@ fn taken_email() -> String {
     "An account with this email address already exists.".to_owned()
 }
 
-/// Checks a login name (username or email, any case) and password. Every failure costs one argon2
-/// verification, so an unknown name cannot be told from a wrong password by timing.
-pub async fn authenticate(
+/// Checks a password against the account found for a login name (`None`: no such account). Every
+/// failure costs one argon2 verification, so an unknown name cannot be told from a wrong password by
+/// timing. `auth::login` adds throttling around it.
+pub async fn verify_login(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
     clock: &Clock,
-    login: &str,
+    user: Option<db::users::User>,
     password: Password,
 ) -> Result<db::users::User, AuthError> {
-    let login_key = login.trim().to_lowercase();
-    let user = if login_key.is_empty() { None } else { db::users::find_by_login(db, &login_key).await? };
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let verification = hasher.verify(password.clone(), stored_hash).await?;
     let user_id = user.as_ref().map(|u| u.id);

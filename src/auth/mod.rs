@@ -4,12 +4,15 @@
 
 pub mod accounts;
 pub mod csrf;
+pub mod housekeeping;
 pub mod loader;
+pub mod login;
 pub mod password;
 pub mod policy;
 pub mod reset;
 pub mod safe_next;
 pub mod session;
 pub mod session_store;
+pub mod throttle;
 
 pub use loader::CurrentUser;

@@ -2,7 +2,10 @@
 
 use std::{
     fmt,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use argon2::{
@@ -38,6 +41,9 @@ pub enum PasswordError {
     Argon2(String),
     #[error("the password hashing pool is gone, or a hashing job panicked")]
     PoolUnavailable,
+    /// More hashes are waiting than the queue allows: answer "busy" now rather than in seconds.
+    #[error("too many password hashes are waiting")]
+    Busy,
 }
 
 /// The result of checking a password against a stored hash.
@@ -59,16 +65,29 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 #[derive(Clone)]
 pub struct PasswordHasher {
     jobs: std::sync::mpsc::Sender<Job>,
+    /// Jobs sent but not yet started.
+    waiting: Arc<AtomicUsize>,
+    /// The most that may wait; `0` for no bound.
+    queue_limit: usize,
 }
 
 impl Default for PasswordHasher {
     fn default() -> Self {
-        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        Self::new(cores(), 0)
     }
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 impl PasswordHasher {
-    pub fn new(threads: usize) -> Self {
+    /// One thread per core and at most `queue_limit` hashes waiting (`0`: no bound).
+    pub fn with_queue_limit(queue_limit: usize) -> Self {
+        Self::new(cores(), queue_limit)
+    }
+
+    pub fn new(threads: usize, queue_limit: usize) -> Self {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..threads.max(1) {
@@ -87,7 +106,7 @@ impl PasswordHasher {
                 log::error!("could not start a password hashing thread: {error}");
             }
         }
-        Self { jobs }
+        Self { jobs, waiting: Arc::new(AtomicUsize::new(0)), queue_limit }
     }
 
     /// argon2id with the crate's defaults (m=19456 KiB, t=2, p=1: the OWASP minimum) and a random salt.
@@ -118,11 +137,21 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
+        let waiting_before = self.waiting.fetch_add(1, Ordering::SeqCst);
+        if self.queue_limit > 0 && waiting_before >= self.queue_limit {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(PasswordError::Busy);
+        }
         let (answer, answered) = tokio::sync::oneshot::channel();
+        let waiting = Arc::clone(&self.waiting);
         let job: Job = Box::new(move || {
+            waiting.fetch_sub(1, Ordering::SeqCst);
             let _ = answer.send(work());
         });
-        self.jobs.send(job).map_err(|_| PasswordError::PoolUnavailable)?;
+        if self.jobs.send(job).is_err() {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(PasswordError::PoolUnavailable);
+        }
         answered.await.map_err(|_| PasswordError::PoolUnavailable)
     }
 }
@@ -189,8 +218,40 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once_and_frees_up_as_jobs_start() {
+        let hasher = PasswordHasher::new(1, 1);
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = tokio::sync::oneshot::channel::<()>();
+        let running = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                hasher
+                    .run(move || {
+                        let _ = started.send(());
+                        blocked.recv().is_ok()
+                    })
+                    .await
+            })
+        };
+        // The blocking job is running (it no longer counts as waiting).
+        has_started.await.unwrap();
+        let queued = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.run(|| 2).await })
+        };
+        while hasher.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(hasher.run(|| 3).await, Err(PasswordError::Busy)), "one waits already: full");
+        release.send(()).unwrap();
+        assert!(running.await.unwrap().unwrap());
+        assert_eq!(queued.await.unwrap().unwrap(), 2);
+        assert_eq!(hasher.run(|| 4).await.unwrap(), 4, "room again once the queue drained");
+    }
+
+    #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let hasher = PasswordHasher::new(2);
+        let hasher = PasswordHasher::new(2, 0);
         let hash = hasher.hash(Password::new("correct horse battery staple")).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         let ok = hasher.verify(Password::new("correct horse battery staple"), Some(hash.clone())).await;
@@ -201,14 +262,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_user_is_checked_against_a_dummy_hash_and_fails() {
-        let hasher = PasswordHasher::new(1);
+        let hasher = PasswordHasher::new(1, 0);
         let result = hasher.verify(Password::new("whatever it is here"), None).await.unwrap();
         assert_eq!(result, Verification::Invalid);
     }
 
     #[tokio::test]
     async fn nfc_and_nfd_spellings_of_one_password_match() {
-        let hasher = PasswordHasher::new(1);
+        let hasher = PasswordHasher::new(1, 0);
         let composed = "caf\u{e9} au lait tous les jours";
         let decomposed = "cafe\u{301} au lait tous les jours";
         let hash = hasher.hash(Password::new(composed)).await.unwrap();
@@ -226,7 +287,7 @@ mod tests {
         .hash_password(b"an old password of mine")
         .unwrap()
         .to_string();
-        let result = PasswordHasher::new(1)
+        let result = PasswordHasher::new(1, 0)
             .verify(Password::new("an old password of mine"), Some(weak))
             .await
             .unwrap();

@@ -7,6 +7,7 @@ use super::{
     accounts::FieldErrors,
     password::{Password, PasswordError, PasswordHasher},
     policy,
+    throttle::{self, Key, Limits},
 };
 use crate::{
     clock::Clock,
@@ -37,24 +38,38 @@ pub struct IssuedToken {
     pub token: String,
 }
 
-/// Issues a token when `email` belongs to an active account; `None` otherwise. The caller answers the
-/// same either way.
+/// What a reset request for an address came to; the person asking sees the same answer for all.
+pub enum Requested {
+    /// A link to email.
+    Issued(IssuedToken),
+    /// No active account has this address.
+    NoAccount,
+    /// The address had its share of reset emails this hour: no link, no email.
+    Suppressed { user: db::users::User },
+}
+
+/// Issues a token when `email` belongs to an active account and its hourly share of reset emails is
+/// not spent. The caller answers the same whatever the outcome.
 pub async fn request(
     db: &DatabaseConnection,
     clock: &Clock,
+    limits: &Limits,
     email: &str,
-) -> Result<Option<IssuedToken>, ResetError> {
+) -> Result<Requested, ResetError> {
     let Some(user) = db::users::find_by_email(db, email).await? else {
-        return Ok(None);
+        return Ok(Requested::NoAccount);
     };
     if !user.is_active {
-        return Ok(None);
+        return Ok(Requested::NoAccount);
+    }
+    let now = clock.now();
+    if throttle::take(db, &Key::reset_email(email), &limits.reset_emails, now).await?.is_err() {
+        return Ok(Requested::Suppressed { user });
     }
     let token = tokens::random_url_safe::<32>()?;
     let token_hash = tokens::sha256_hex(&token);
-    let now = clock.now();
     db::password_reset_tokens::insert(db, user.id, token_hash, now, now + VALID_FOR).await?;
-    Ok(Some(IssuedToken { user, token }))
+    Ok(Requested::Issued(IssuedToken { user, token }))
 }
 
 /// The user a token may reset, if it is valid now. Takes the token's hash (see `hash_token`): the raw

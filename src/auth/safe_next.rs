@@ -22,7 +22,11 @@ pub fn safe_next(raw: &str) -> Option<String> {
         if decoded == current {
             return Some(raw.to_owned());
         }
-        if !starts_safely(&decoded) || decoded.contains('\\') || decoded.chars().any(char::is_control) {
+        if !starts_safely(&decoded)
+            || decoded.contains('\\')
+            || decoded.chars().any(char::is_control)
+            || has_dot_segment(&decoded)
+        {
             return None;
         }
         current = decoded;
@@ -32,7 +36,16 @@ pub fn safe_next(raw: &str) -> Option<String> {
 }
 
 fn is_safe_path(path: &str) -> bool {
-    starts_safely(path) && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    starts_safely(path)
+        && path.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'\\' | b'"' | b'<' | b'>'))
+        && !has_dot_segment(path)
+}
+
+/// A `.` or `..` segment: a browser resolves `/..//evil.example` to `//evil.example`, which a proxy
+/// that normalises paths could turn into another origin. No page of ours links with one.
+fn has_dot_segment(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.split('/').any(|segment| matches!(segment, "." | ".."))
 }
 
 fn starts_safely(path: &str) -> bool {
@@ -44,6 +57,28 @@ fn starts_safely(path: &str) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn dot_segments_and_markup_characters_are_refused_raw_or_encoded() {
+        for bad in [
+            "/..//evil.example",
+            "/%2e%2e//evil.example",
+            "/%2E%2E/%2Fevil.example",
+            "/./dashboard",
+            "/a/../b",
+            "/a/%2e/b",
+            "/\"onmouseover=x",
+            "/<script>",
+            "/a>b",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            safe_next("/a..b/c.d?x=../y").as_deref(),
+            Some("/a..b/c.d?x=../y"),
+            "dots inside names are fine"
+        );
+    }
 
     #[test]
     fn plain_paths_with_queries_are_kept() {

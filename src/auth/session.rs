@@ -26,8 +26,6 @@ pub const CSRF_TOKEN: &str = "gh.csrf";
 pub const CLIENT_IP: &str = "gh.ip";
 pub const USER_AGENT: &str = "gh.ua";
 pub const REMEMBER: &str = "gh.remember";
-/// The SHA-256 of a password reset token, between the emailed link and the new-password form.
-pub const RESET_TOKEN_HASH: &str = "gh.reset";
 /// The session row's public id, put into the state by the store on load (never stored in it).
 pub const SESSION_ID: &str = "gh.sid";
 

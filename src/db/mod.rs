@@ -4,6 +4,7 @@
 pub mod audit_events;
 pub mod password_reset_tokens;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 
 use std::time::Duration;

@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 use entity::password_reset_tokens;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    sea_query::Expr,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::{Expr, ExprTrait as _},
 };
 
 pub use entity::password_reset_tokens::Model as ResetToken;
@@ -61,4 +63,17 @@ pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: i64) -> Result<
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Deletes tokens that can no longer be used: spent, or past their expiry.
+pub async fn purge_spent(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, sea_orm::DbErr> {
+    let purged = password_reset_tokens::Entity::delete_many()
+        .filter(
+            password_reset_tokens::Column::UsedAt
+                .is_not_null()
+                .or(password_reset_tokens::Column::ExpiresAt.lte(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(purged.rows_affected)
 }

@@ -11,7 +11,6 @@ use crate::{
     auth::{
         CurrentUser,
         accounts::{self, ChangeError, FieldErrors, PasswordChange},
-        csrf,
         password::Password,
         session::current_session_id,
     },
@@ -20,7 +19,7 @@ use crate::{
     web::{
         AppError, AppState, Route,
         audit::Audit,
-        flash, see_other,
+        csrf, flash, see_other,
         views::{self, EventView},
     },
 };
@@ -128,7 +127,7 @@ pub async fn change_password(
         Ok(ended) => {
             // This device stays logged in, under a new key: whoever held the old one is out too.
             session.renew();
-            csrf::rotate(&session)?;
+            crate::auth::csrf::rotate(&session)?;
             let detail = Some(format!("{ended} other session(s) ended"));
             audit.record(Event::PasswordChanged, Some(user.id), detail).await;
             flash::send(
@@ -202,7 +201,7 @@ async fn render(
         .iter()
         .map(|event| EventView::new(event, now))
         .collect();
-    csrf::ensure_token(&req.get_session())?;
+    csrf::form_token(req)?;
     let (email_errors, email_value) =
         failed.email.unwrap_or_else(|| (FieldErrors::new(), user.email.clone()));
     let mut context = tera::Context::new();

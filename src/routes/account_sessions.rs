@@ -6,12 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 
 use crate::{
     audit::Event,
-    auth::{CurrentUser, csrf, session::current_session_id},
+    auth::{CurrentUser, session::current_session_id},
     db,
     web::{
         AppError, AppState, Route,
         audit::Audit,
-        flash, see_other,
+        csrf, flash, see_other,
         views::{self, SessionView},
     },
 };
@@ -22,7 +22,7 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let sessions = session_views(&req, &state, user.id).await?;
-    csrf::ensure_token(&req.get_session())?;
+    csrf::form_token(&req)?;
     let mut context = tera::Context::new();
     context.insert("sessions", &sessions);
     views::render(&req, StatusCode::OK, "sessions.html", context)

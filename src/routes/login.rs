@@ -1,18 +1,17 @@
-use actix_session::SessionExt as _;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
     audit::Event,
     auth::{
-        accounts::{self, AuthError, FieldErrors},
-        csrf,
+        accounts::FieldErrors,
+        login::{self, Attempt, Outcome},
         password::Password,
         safe_next::safe_next,
     },
     web::{
-        AppError, AppState, MaybeUser, Route, audit::Audit, route::see_other_path, see_other,
-        session::begin_login, views,
+        AppError, AppState, MaybeUser, Route, audit::Audit, client, csrf, device, route::see_other_path,
+        see_other, session::begin_login, views,
     },
 };
 
@@ -69,28 +68,55 @@ pub async fn submit(
         return render(&req, StatusCode::UNPROCESSABLE_ENTITY, &form.login, &next, remember, &errors);
     }
 
-    let password = Password::new(&form.password);
-    match accounts::authenticate(&state.db, &state.hasher, &state.clock, &form.login, password).await {
-        Ok(user) => {
+    let client_ip = client::client_ip(&req, &state.settings.trusted_proxies);
+    let attempt = Attempt {
+        login: &form.login,
+        password: Password::new(&form.password),
+        client_ip: client_ip.as_deref(),
+        device: device::from_request(&req, &state),
+    };
+    let outcome =
+        login::log_in(&state.db, &state.hasher, &state.clock, &state.settings.throttle, attempt).await?;
+    let ip = client_ip.as_deref().unwrap_or("unknown");
+    match outcome {
+        Outcome::LoggedIn { user, lock_ended } => {
+            if lock_ended {
+                audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
+            }
             begin_login(&req, user.id, remember, &state.settings.trusted_proxies)?;
-            log::info!("user {} logged in", user.id);
+            log::info!("user {} logged in from {ip}", user.id);
             let detail = remember.then(|| "remember me".to_owned());
             audit.record(Event::LoggedIn, Some(user.id), detail).await;
-            match next {
-                Some(path) => Ok(see_other_path(&path)),
-                None => Ok(see_other(Route::Dashboard)),
-            }
+            let mut res = match next {
+                Some(path) => see_other_path(&path),
+                None => see_other(Route::Dashboard),
+            };
+            device::remember(&mut res, &state, user.id)?;
+            Ok(res)
         }
-        Err(AuthError::InvalidCredentials { user_id }) => {
-            log::warn!("failed login attempt");
+        Outcome::Refused { user_id, lock_started, lock_ended } => {
+            log::warn!("failed login attempt from {ip}");
             if user_id.is_some() {
                 audit.record_in_background(Event::LoginFailed, user_id, None);
+                if lock_ended {
+                    audit.record_in_background(Event::LoginLockEnded, user_id, None);
+                }
+            }
+            if let Some(until) = lock_started {
+                log::warn!("too many failed logins: sign-in locked until {until} (last attempt from {ip})");
+                if user_id.is_some() {
+                    let detail = Some(format!("until {}", until.format("%H:%M UTC")));
+                    audit.record_in_background(Event::LoginLocked, user_id, detail);
+                }
             }
             errors.insert("form", INVALID_CREDENTIALS.to_owned());
             let next = next.unwrap_or_default();
             render(&req, StatusCode::UNPROCESSABLE_ENTITY, &form.login, &next, remember, &errors)
         }
-        Err(error) => Err(error.into()),
+        Outcome::Throttled { until, .. } => {
+            log::info!("refused a login attempt from {ip}: locked until {until}");
+            views::too_many_attempts(&req, until, state.clock.now())
+        }
     }
 }
 
@@ -102,7 +128,7 @@ fn render(
     remember: bool,
     errors: &FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    csrf::ensure_token(&req.get_session())?;
+    csrf::form_token(req)?;
     let mut context = tera::Context::new();
     context.insert("login", login);
     context.insert("next", next);

@@ -1,26 +1,33 @@
 //! `/password-reset`: ask for a link by email (the same answer whether or not the address has an
-//! account), then `/password-reset/{token}`: the token is moved from the URL into the session before
-//! the form is shown, so it cannot leak through `Referer` or browser history.
+//! account), then `/password-reset/{token}`: the token's hash is moved from the URL into an encrypted
+//! cookie before the form is shown, so the token cannot leak through `Referer` or browser history,
+//! and a visitor who is not logged in still has no server-side session.
 
 use actix_identity::Identity;
-use actix_session::SessionExt as _;
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{HttpRequest, HttpResponse, cookie, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
     audit::{self, Event},
     auth::{
         accounts::{FieldErrors, normalise_email},
-        csrf,
         password::Password,
-        reset::{self, ResetError},
-        session::RESET_TOKEN_HASH,
+        reset::{self, Requested, ResetError},
+        throttle::{self, Key},
     },
     mail::Email,
-    web::{AppError, AppState, Route, audit::Audit, flash, route::see_other_path, see_other, views},
+    web::{
+        AppError, AppState, Route,
+        audit::Audit,
+        client,
+        cookies::{self, Protection},
+        csrf, flash,
+        route::see_other_path,
+        see_other, views,
+    },
 };
 
-/// The placeholder that stands in the URL once the real token is in the session.
+/// The placeholder that stands in the URL once the real token is in the cookie.
 pub const SET_PASSWORD: &str = "set-password";
 pub const LINK_SENT: &str = "If an account exists for that email address, we have sent it a link to reset the \
                              password. The link works once, for one hour.";
@@ -56,19 +63,36 @@ pub async fn request(
             return render_request(&req, StatusCode::UNPROCESSABLE_ENTITY, &form.email, &errors);
         }
     };
+    // A flood from one address is refused openly: that answer does not depend on the email.
+    if let Some(ip) = client::client_ip(&req, &state.settings.trusted_proxies) {
+        let now = state.clock.now();
+        if let Err(until) =
+            throttle::take(&state.db, &Key::reset_ip(&ip), &state.settings.throttle.reset_ip, now).await?
+        {
+            log::warn!("too many password reset requests from {ip}: refused until {until}");
+            return views::too_many_attempts(&req, until, now);
+        }
+    }
     // Everything that depends on whether the address has an account happens after the answer, so
     // the answer (and its timing) is the same for every address.
     let origin = audit.origin().clone();
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        match reset::request(&state.db, &state.clock, &email).await {
-            Ok(Some(issued)) => {
+        match reset::request(&state.db, &state.clock, &state.settings.throttle, &email).await {
+            Ok(Requested::Issued(issued)) => {
                 let user_id = Some(issued.user.id);
                 audit::record(&state.db, &state.clock, Event::PasswordResetRequested, user_id, &origin, None)
                     .await;
                 send_link(&state, &issued);
             }
-            Ok(None) => log::info!("password reset asked for an address with no active account"),
+            Ok(Requested::Suppressed { user }) => {
+                log::warn!("held back a password reset email to user {}: too many this hour", user.id);
+                let event = Event::PasswordResetSuppressed;
+                audit::record(&state.db, &state.clock, event, Some(user.id), &origin, None).await;
+            }
+            Ok(Requested::NoAccount) => {
+                log::info!("password reset asked for an address with no active account")
+            }
             Err(error) => {
                 log::error!("could not issue a password reset link: {:?}", anyhow::Error::new(error))
             }
@@ -78,31 +102,51 @@ pub async fn request(
     Ok(see_other(Route::Login))
 }
 
-/// A link from the email: keep the token's hash in the session, then show the form at a URL without
-/// the token. A string that cannot be a token is refused at once, without creating a session.
+/// The cookie that carries a link's token hash from the link to the form (encrypted, one hour).
+const RESET_COOKIE: &str = "gatehouse_reset";
+
+fn held_token_hash(req: &HttpRequest, state: &AppState) -> Option<String> {
+    let previous = state.previous_keys.as_ref().map(|keys| &keys.reset);
+    cookies::open(req, &state.settings, RESET_COOKIE, &state.keys.reset, previous, Protection::Private)
+        .map(|opened| opened.value)
+}
+
+fn forget_token_hash(state: &AppState, mut res: HttpResponse) -> Result<HttpResponse, AppError> {
+    res.add_cookie(&cookies::removal(&state.settings, RESET_COOKIE)).map_err(AppError::internal)?;
+    Ok(res)
+}
+
+/// A link from the email: keep the token's hash in an encrypted cookie, then show the form at a URL
+/// without the token. A string that cannot be a token is refused at once.
 pub async fn confirm_form(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let session = req.get_session();
     let token = path.into_inner();
     if token != SET_PASSWORD {
         let Some(token_hash) = reset::hash_token(&token) else {
             return render_invalid(&req);
         };
-        session.insert(RESET_TOKEN_HASH, token_hash)?;
-        return Ok(see_other_path(&format!("{}/{SET_PASSWORD}", Route::PasswordReset.path())));
+        let lifetime = cookie::time::Duration::minutes(reset::VALID_FOR.num_minutes());
+        let cookie = cookies::sealed(
+            &state.settings,
+            RESET_COOKIE,
+            token_hash,
+            Some(lifetime),
+            &state.keys.reset,
+            Protection::Private,
+        );
+        let mut res = see_other_path(&format!("{}/{SET_PASSWORD}", Route::PasswordReset.path()));
+        res.add_cookie(&cookie).map_err(AppError::internal)?;
+        return Ok(res);
     }
-    let Some(token_hash) = session.get::<String>(RESET_TOKEN_HASH).ok().flatten() else {
+    let Some(token_hash) = held_token_hash(&req, &state) else {
         return render_invalid(&req);
     };
     match reset::check(&state.db, &state.clock, &token_hash).await {
         Ok(user) => render_new_password(&req, &state, StatusCode::OK, &user.username, &FieldErrors::new()),
-        Err(ResetError::InvalidToken) => {
-            session.remove(RESET_TOKEN_HASH);
-            render_invalid(&req)
-        }
+        Err(ResetError::InvalidToken) => forget_token_hash(&state, render_invalid(&req)?),
         Err(error) => Err(error.into()),
     }
 }
@@ -115,13 +159,9 @@ pub async fn confirm(
     state: web::Data<AppState>,
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
-    let session = req.get_session();
     let in_path = path.into_inner();
-    let token_hash = if in_path == SET_PASSWORD {
-        session.get::<String>(RESET_TOKEN_HASH).ok().flatten()
-    } else {
-        reset::hash_token(&in_path)
-    };
+    let token_hash =
+        if in_path == SET_PASSWORD { held_token_hash(&req, &state) } else { reset::hash_token(&in_path) };
     let Some(token_hash) = token_hash else {
         return render_invalid(&req);
     };
@@ -137,7 +177,6 @@ pub async fn confirm(
     .await;
     match completed {
         Ok(user) => {
-            session.remove(RESET_TOKEN_HASH);
             // Every session of the user is gone already; this browser starts afresh too.
             if let Some(identity) = identity {
                 identity.logout();
@@ -148,7 +187,7 @@ pub async fn confirm(
                 flash::Level::Success,
                 "Your password has been reset. You can log in with it now.",
             );
-            Ok(see_other(Route::Login))
+            forget_token_hash(&state, see_other(Route::Login))
         }
         Err(ResetError::Invalid(errors)) => {
             let username = reset::check(&state.db, &state.clock, &token_hash)
@@ -157,10 +196,7 @@ pub async fn confirm(
                 .unwrap_or_default();
             render_new_password(&req, &state, StatusCode::UNPROCESSABLE_ENTITY, &username, &errors)
         }
-        Err(ResetError::InvalidToken) => {
-            session.remove(RESET_TOKEN_HASH);
-            render_invalid(&req)
-        }
+        Err(ResetError::InvalidToken) => forget_token_hash(&state, render_invalid(&req)?),
         Err(error) => Err(error.into()),
     }
 }
@@ -188,7 +224,7 @@ fn render_request(
     email: &str,
     errors: &FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    csrf::ensure_token(&req.get_session())?;
+    csrf::form_token(req)?;
     let mut context = tera::Context::new();
     context.insert("email", email);
     context.insert("errors", errors);
@@ -202,7 +238,7 @@ fn render_new_password(
     username: &str,
     errors: &FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    csrf::ensure_token(&req.get_session())?;
+    csrf::form_token(req)?;
     let mut context = tera::Context::new();
     context.insert("username", username);
     context.insert("errors", errors);

@@ -1,4 +1,3 @@
-use actix_session::SessionExt as _;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
@@ -6,12 +5,12 @@ use crate::{
     audit::Event,
     auth::{
         accounts::{self, FieldErrors, RegisterError, Registration},
-        csrf,
         password::Password,
     },
     config::Settings,
     web::{
-        AppError, AppState, MaybeUser, Route, audit::Audit, flash, see_other, session::begin_login, views,
+        AppError, AppState, MaybeUser, Route, audit::Audit, csrf, device, flash, see_other,
+        session::begin_login, views,
     },
 };
 
@@ -68,7 +67,9 @@ pub async fn submit(
             log::info!("user {} registered", user.id);
             audit.record(Event::Registered, Some(user.id), None).await;
             flash::send(&req, flash::Level::Success, format!("Welcome to Gatehouse, {}!", user.username));
-            Ok(see_other(Route::Dashboard))
+            let mut res = see_other(Route::Dashboard);
+            device::remember(&mut res, &state, user.id)?;
+            Ok(res)
         }
         Err(RegisterError::Invalid(errors)) => {
             render(&req, settings, StatusCode::UNPROCESSABLE_ENTITY, &form.username, &form.email, &errors)
@@ -86,7 +87,7 @@ fn render(
     email: &str,
     errors: &FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    csrf::ensure_token(&req.get_session())?;
+    csrf::form_token(req)?;
     let mut context = tera::Context::new();
     context.insert("username", username);
     context.insert("email", email);

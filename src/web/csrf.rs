@@ -1,9 +1,14 @@
 //! The CSRF check: every unsafe request, whatever its path, before any handler runs.
+//!
+//! A logged-in user's token lives in their server-side session. A visitor who is not logged in has no
+//! session (looking at the login form must not write to the database): their token lives in a
+//! signed cookie of its own, and is replaced by the session's at login.
 
 use actix_session::SessionExt as _;
 use actix_web::{
-    HttpMessage as _,
+    HttpMessage as _, HttpRequest,
     body::{EitherBody, MessageBody},
+    cookie::Cookie,
     dev::{Payload, ServiceRequest, ServiceResponse},
     http::{Method, header},
     middleware::Next,
@@ -11,8 +16,71 @@ use actix_web::{
 };
 use futures_util::StreamExt as _;
 
-use super::{AppError, AppState, request_log::loggable_path};
-use crate::auth::csrf::{self, FORM_FIELD, HEADER};
+use super::{
+    AppError, AppState,
+    cookies::{self, Protection},
+    request_log::loggable_path,
+};
+use crate::{
+    auth::{
+        CurrentUser,
+        csrf::{self, FORM_FIELD, HEADER},
+    },
+    tokens,
+};
+
+/// How long a client may take to send a form body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The cookie that holds a visitor's token (signed with the CSRF key).
+const VISITOR_COOKIE: &str = "gatehouse_csrf";
+
+/// A visitor token to set on the way out: new, or re-sealed with the current key.
+struct VisitorTokenToSet(String);
+
+/// Set by `web::session::begin_login`: the visitor token is replaced by the session's.
+pub struct LoggedInNow;
+
+fn logged_in(req: &HttpRequest) -> bool {
+    req.extensions().get::<CurrentUser>().is_some()
+}
+
+/// The visitor token of this request: one queued for setting, or the cookie's.
+fn visitor_token(req: &HttpRequest, state: &AppState) -> Option<String> {
+    if let Some(queued) = req.extensions().get::<VisitorTokenToSet>() {
+        return Some(queued.0.clone());
+    }
+    let previous = state.previous_keys.as_ref().map(|keys| &keys.csrf);
+    let opened =
+        cookies::open(req, &state.settings, VISITOR_COOKIE, &state.keys.csrf, previous, Protection::Signed)?;
+    if opened.with_previous_key {
+        req.extensions_mut().insert(VisitorTokenToSet(opened.value.clone()));
+    }
+    Some(opened.value)
+}
+
+/// The token this request's forms must carry, if it has one yet (for the layout).
+pub fn current_form_token(req: &HttpRequest) -> Option<String> {
+    if logged_in(req) {
+        return csrf::current_token(&req.get_session());
+    }
+    AppState::of(req).and_then(|state| visitor_token(req, &state))
+}
+
+/// The token for a form about to be rendered, created when needed.
+pub fn form_token(req: &HttpRequest) -> Result<String, AppError> {
+    if logged_in(req) {
+        return Ok(csrf::ensure_token(&req.get_session())?);
+    }
+    let state = AppState::of(req)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("the app state is not registered")))?;
+    if let Some(token) = visitor_token(req, &state) {
+        return Ok(token);
+    }
+    let token = tokens::random_hex::<32>()?;
+    req.extensions_mut().insert(VisitorTokenToSet(token.clone()));
+    Ok(token)
+}
 
 /// Refuses unsafe requests from another origin or without the session's token (403), bodies over
 /// the form limit (413) and form bodies that are not well-formed urlencoded UTF-8 (400). The body it
@@ -25,7 +93,7 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if is_safe(req.method()) {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return with_visitor_cookie(next.call(req).await?).map(ServiceResponse::map_into_left_body);
     }
     let Some(state) = AppState::of_service(&req) else {
         return Err(AppError::internal(anyhow::anyhow!("the app state is not registered")).into());
@@ -51,7 +119,11 @@ pub async fn middleware(
         return Ok(req.error_response(AppError::BadRequest).map_into_right_body());
     }
     let submitted = submitted_token(&req, is_form, &body);
-    let expected = csrf::current_token(&req.get_session());
+    let expected = if logged_in(req.request()) {
+        csrf::current_token(&req.get_session())
+    } else {
+        visitor_token(req.request(), &state)
+    };
     let valid = match (&submitted, &expected) {
         (Some(submitted), Some(expected)) => csrf::matches(submitted, expected),
         _ => false,
@@ -67,7 +139,35 @@ pub async fn middleware(
     }
 
     req.set_payload(Payload::from(body));
-    next.call(req).await.map(ServiceResponse::map_into_left_body)
+    with_visitor_cookie(next.call(req).await?).map(ServiceResponse::map_into_left_body)
+}
+
+/// Sets a new (or re-sealed) visitor token, or removes it once the request has logged in.
+fn with_visitor_cookie<B>(mut res: ServiceResponse<B>) -> Result<ServiceResponse<B>, actix_web::Error> {
+    let Some(state) = AppState::of(res.request()) else {
+        return Ok(res);
+    };
+    let logged_in_now = res.request().extensions().get::<LoggedInNow>().is_some();
+    let cookie: Option<Cookie<'static>> = if logged_in_now {
+        let had_one = res.request().cookie(&cookies::name(&state.settings, VISITOR_COOKIE)).is_some();
+        had_one.then(|| cookies::removal(&state.settings, VISITOR_COOKIE))
+    } else {
+        let to_set = res.request().extensions_mut().remove::<VisitorTokenToSet>();
+        to_set.map(|VisitorTokenToSet(token)| {
+            cookies::sealed(
+                &state.settings,
+                VISITOR_COOKIE,
+                token,
+                None,
+                &state.keys.csrf,
+                Protection::Signed,
+            )
+        })
+    };
+    if let Some(cookie) = cookie {
+        res.response_mut().add_cookie(&cookie)?;
+    }
+    Ok(res)
 }
 
 /// Methods that must not change anything (RFC 9110 §9.2.1); every other method is checked.
@@ -105,15 +205,19 @@ async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, AppE
         return Err(AppError::PayloadTooLarge);
     }
     let mut payload = req.take_payload();
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| AppError::BadRequest)?;
-        if body.len() + chunk.len() > limit {
-            return Err(AppError::PayloadTooLarge);
+    let read = async move {
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| AppError::BadRequest)?;
+            if body.len() + chunk.len() > limit {
+                return Err(AppError::PayloadTooLarge);
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+        Ok(body.freeze())
+    };
+    // A client that announces a body and sends it slowly (or never) must not hold a worker's slot.
+    actix_web::rt::time::timeout(BODY_TIMEOUT, read).await.map_err(|_| AppError::RequestTimeout)?
 }
 
 fn is_form(req: &ServiceRequest) -> bool {
@@ -155,7 +259,8 @@ pub fn is_well_formed_form(body: &[u8]) -> bool {
                 other => decoded.push(other),
             }
         }
-        std::str::from_utf8(&decoded).is_ok()
+        // A NUL is valid UTF-8 but no field of ours takes one, and Postgres refuses it in text.
+        std::str::from_utf8(&decoded).is_ok() && !decoded.contains(&0)
     })
 }
 
@@ -176,8 +281,18 @@ mod tests {
 
     #[test]
     fn broken_escapes_and_invalid_utf8_fail() {
-        for body in [&b"a=%zz"[..], b"a=%4", b"a=%", b"a=%ff", b"a=%C3", b"a=\xff", b"%80=x", b"a=b&c=%e2%82"]
-        {
+        for body in [
+            &b"a=%00"[..],
+            b"a=b%00c",
+            b"a=%zz",
+            b"a=%4",
+            b"a=%",
+            b"a=%ff",
+            b"a=%C3",
+            b"a=\xff",
+            b"%80=x",
+            b"a=b&c=%e2%82",
+        ] {
             assert!(!is_well_formed_form(body), "{}", String::from_utf8_lossy(body));
         }
         assert!(!is_well_formed_form(&[b'a', b'=', 0xff]));

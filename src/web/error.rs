@@ -27,6 +27,8 @@ pub enum AppError {
     NotFound,
     #[error("The request is too large.")]
     PayloadTooLarge,
+    #[error("The request took too long to arrive.")]
+    RequestTimeout,
     #[error("The service is temporarily unavailable. Please try again in a moment.")]
     Unavailable(#[source] anyhow::Error),
     #[error("Something went wrong on our side.")]
@@ -52,6 +54,7 @@ impl ResponseError for AppError {
             Self::CsrfRejected | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,7 +78,11 @@ impl From<sea_orm::DbErr> for AppError {
 
 impl From<PasswordError> for AppError {
     fn from(error: PasswordError) -> Self {
-        Self::Internal(error.into())
+        match error {
+            // A full hashing queue is load, not a fault: "try again in a moment".
+            PasswordError::Busy => Self::Unavailable(error.into()),
+            _ => Self::Internal(error.into()),
+        }
     }
 }
 

@@ -128,20 +128,15 @@ struct ErrorPage {
 impl ErrorPage {
     fn new(status: StatusCode, message: Option<String>, request_id: Option<String>) -> Self {
         let (title, default_message) = describe(status);
-        Self {
-            status,
-            title,
-            message: message.unwrap_or_else(|| default_message.to_owned()),
-            // Only server errors need a reference for the operator.
-            request_id: request_id.filter(|_| status.is_server_error()),
-        }
+        Self { status, title, message: message.unwrap_or_else(|| default_message.to_owned()), request_id }
     }
 
     fn fill(&self, context: &mut tera::Context) {
         context.insert("status", &self.status.as_u16());
         context.insert("title", self.title);
         context.insert("message", &self.message);
-        context.insert("request_id", &self.request_id);
+        // The page shows a reference only for server errors; JSON always carries it.
+        context.insert("request_id", &self.request_id.as_ref().filter(|_| self.status.is_server_error()));
     }
 
     fn json(&self) -> (&'static str, String) {
@@ -174,6 +169,7 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
         401 | 403 => ("Forbidden", "You are not allowed to see this page."),
         404 => ("Page not found", "There is no page at this address. Check the link, or go back home."),
         405 => ("Method not allowed", "This address does not accept that kind of request."),
+        408 => ("Request timeout", "The request took too long to arrive. Please try again."),
         413 => ("Request too large", "What you sent is larger than this site accepts."),
         415 => ("Unsupported form", "This address expects an HTML form."),
         422 => ("Invalid input", "Some of what you entered is not valid."),

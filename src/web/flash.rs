@@ -66,7 +66,7 @@ pub async fn middleware(
     let Some(state) = super::AppState::of_service(&req) else {
         return next.call(req).await;
     };
-    let config = FlashConfig { key: state.cookie_key.clone(), secure: state.settings.is_https() };
+    let config = FlashConfig { key: state.keys.flash.clone(), secure: state.settings.is_https() };
     let arrived = req.cookie(COOKIE_NAME).and_then(|cookie| decode(&config.key, cookie));
     let had_incoming = arrived.is_some();
     req.extensions_mut().insert(Incoming(arrived.unwrap_or_default()));

@@ -3,15 +3,17 @@
 
 pub mod audit;
 pub mod client;
+pub mod cookies;
 pub mod csrf;
 pub mod current_user;
+pub mod device;
 pub mod error;
 pub mod error_pages;
 pub mod flash;
 pub mod guard;
-pub mod head;
 pub mod remember;
 pub mod request_log;
+pub mod request_shape;
 pub mod route;
 pub mod security_headers;
 pub mod session;

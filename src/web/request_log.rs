@@ -64,14 +64,21 @@ fn new_request_id() -> String {
         .unwrap_or_else(|_| format!("{:016x}", Instant::now().elapsed().as_nanos()))
 }
 
-/// The path as it may be logged: a reset token in it is replaced by a placeholder. The prefix is
-/// compared on the decoded path, as the router does, so `/%70assword-reset/<token>` is hidden too.
+/// The path as it may be logged: whatever follows `password-reset/` is replaced by a placeholder,
+/// found on the decoded path, as the router sees it (`/%70assword-reset/<token>`), and wherever it
+/// stands (`/x/../password-reset/<token>` does not route, but its token is still a secret).
 pub fn loggable_path(path: &str) -> String {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-    let collapsed = collapse_slashes(&decoded);
-    match collapsed.to_ascii_lowercase().strip_prefix("/password-reset/") {
-        Some(rest) if !rest.is_empty() && rest != "set-password" => "/password-reset/[token]".to_owned(),
-        _ => path.chars().take(200).collect(),
+    let collapsed = collapse_slashes(&decoded).to_ascii_lowercase();
+    let marker = "password-reset/";
+    let secret_follows = collapsed.match_indices(marker).any(|(at, _)| {
+        let rest = &collapsed[at + marker.len()..];
+        !rest.is_empty() && rest != "set-password"
+    });
+    if secret_follows {
+        "[a path with a password reset token]".to_owned()
+    } else {
+        path.chars().take(200).collect()
     }
 }
 
@@ -98,6 +105,9 @@ mod tests {
             "//password-reset//SECRET",
             "/Password-Reset/SECRET",
             "/password%2Dreset/SECRET",
+            "/./password-reset/SECRET",
+            "/x/../password-reset/SECRET",
+            "/x/%2e%2e/password-reset/SECRET",
         ] {
             let logged = loggable_path(path);
             assert!(!logged.contains("SECRET"), "{path} logged as {logged}");

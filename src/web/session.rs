@@ -28,7 +28,7 @@ pub fn session_cookie_name(settings: &Settings) -> &'static str {
 pub fn session_middleware(state: &AppState) -> SessionMiddleware<DbSessionStore> {
     let settings = &state.settings;
     let store = DbSessionStore::new(state.db.clone(), state.clock.clone(), state.session_policy());
-    SessionMiddleware::builder(store, state.cookie_key.clone())
+    SessionMiddleware::builder(store, state.keys.session.clone())
         .cookie_name(session_cookie_name(settings).to_owned())
         .cookie_secure(settings.is_https())
         .cookie_http_only(true)
@@ -65,6 +65,7 @@ pub fn begin_login(
         .map_err(|e| AppError::internal(anyhow::anyhow!("identity login: {e}")))?;
     let session = req.get_session();
     csrf::rotate(&session)?;
+    req.extensions_mut().insert(super::csrf::LoggedInNow);
     let ip = client::client_ip(req, trusted_proxies);
     let user_agent = client::user_agent(req);
     record_device(&session, ip.as_deref(), user_agent.as_deref(), remember)?;

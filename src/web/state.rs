@@ -8,9 +8,10 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth::{password::PasswordHasher, session_store::SessionPolicy},
     clock::Clock,
-    config::Settings,
+    config::{SessionSecret, Settings},
     mail::Mailer,
     templates::Templates,
+    tokens,
 };
 
 /// Cloning is cheap: every field is a handle.
@@ -22,8 +23,38 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub clock: Clock,
     pub mailer: Mailer,
-    /// Signs and encrypts cookies (session, flash); derived from `SESSION_SECRET`.
-    pub cookie_key: Key,
+    /// The keys of every cookie, derived from `SESSION_SECRET`.
+    pub keys: CookieKeys,
+    /// The same from `SESSION_SECRET_PREVIOUS` while a secret is being rotated out.
+    pub previous_keys: Option<CookieKeys>,
+}
+
+/// One key per cookie, each derived from the whole secret for its purpose alone.
+#[derive(Clone)]
+pub struct CookieKeys {
+    /// Encrypts the session cookie (which holds only the random session key).
+    pub session: Key,
+    /// Signs the CSRF cookie of visitors who are not logged in.
+    pub csrf: Key,
+    /// Signs the flash-message cookie.
+    pub flash: Key,
+    /// Signs the device cookie that exempts a known browser from others' failed logins.
+    pub device: Key,
+    /// Encrypts the cookie that carries a reset link's token hash from the link to the form.
+    pub reset: Key,
+}
+
+impl CookieKeys {
+    pub fn derive(secret: &SessionSecret) -> Self {
+        let key = |purpose| Key::from(&tokens::derive_key(secret.as_bytes(), purpose));
+        Self {
+            session: key("session cookie"),
+            csrf: key("csrf cookie"),
+            flash: key("flash cookie"),
+            device: key("device cookie"),
+            reset: key("reset cookie"),
+        }
+    }
 }
 
 impl AppState {
@@ -31,10 +62,11 @@ impl AppState {
         Ok(Self {
             db,
             templates: Templates::load().context("loading templates")?,
-            hasher: PasswordHasher::default(),
+            hasher: PasswordHasher::with_queue_limit(settings.hash_queue_limit),
             mailer: Mailer::new(settings.smtp_url.as_deref(), &settings.mail_from)
                 .context("configuring email")?,
-            cookie_key: Key::from(settings.session_secret.as_bytes()),
+            keys: CookieKeys::derive(&settings.session_secret),
+            previous_keys: settings.session_secret_previous.as_ref().map(CookieKeys::derive),
             settings,
             clock,
         })

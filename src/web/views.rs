@@ -1,13 +1,12 @@
 //! What templates see: view structs (never an entity model) and the one render function that adds
 //! the layout's common values (current user, flash messages, CSRF token).
 
-use actix_session::SessionExt;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::StatusCode};
 use serde::Serialize;
 use tera::Context;
 
-use super::{AppError, AppState, flash};
-use crate::auth::{CurrentUser, csrf};
+use super::{AppError, AppState, csrf, flash};
+use crate::auth::CurrentUser;
 
 /// The logged-in user as pages see it: no password hash, ever.
 #[derive(Clone, Debug, Serialize)]
@@ -37,7 +36,7 @@ pub fn base_context(req: &HttpRequest) -> Context {
     let user = req.extensions().get::<CurrentUser>().map(UserView::from);
     context.insert("current_user", &user);
     context.insert("flashes", &flash::incoming(req));
-    context.insert("csrf_token", &csrf::current_token(&req.get_session()).unwrap_or_default());
+    context.insert("csrf_token", &csrf::current_form_token(req).unwrap_or_default());
     context
 }
 
@@ -54,6 +53,24 @@ pub fn render(
     full.extend(context);
     let body = state.templates.render(template, &full)?;
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+}
+
+/// The 429 page: when to try again, and the way out (a password reset). `Retry-After` says the same
+/// to programs.
+pub fn too_many_attempts(
+    req: &HttpRequest,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<HttpResponse, AppError> {
+    let seconds = crate::auth::throttle::retry_after_seconds(until, now);
+    let minutes = seconds.div_ceil(60);
+    let mut context = Context::new();
+    context.insert("minutes", &minutes);
+    context.insert("until", &until.format("%H:%M UTC").to_string());
+    let mut res = render(req, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts.html", context)?;
+    res.headers_mut()
+        .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(seconds));
+    Ok(res)
 }
 
 /// One row of the sessions list.

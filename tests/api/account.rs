@@ -176,7 +176,9 @@ async fn deleting_the_account_removes_it_and_logs_out_every_device() {
     let laptop = app.logged_in_client("alice").await;
     let phone = TestClient::logged_in_as(&app, "alice", SAFARI_ON_IPHONE).await;
     app.logged_in_client("bob").await;
-    gatehouse::auth::reset::request(&app.db, &app.clock, "alice@example.com").await.unwrap().unwrap();
+    let issued =
+        gatehouse::auth::reset::request(&app.db, &app.clock, &app.settings.throttle, "alice@example.com");
+    assert!(matches!(issued.await.unwrap(), gatehouse::auth::reset::Requested::Issued(_)));
 
     let res = laptop.submit("/account", "/account/delete", &[("current_password", PASSWORD)]).await;
 

@@ -120,7 +120,7 @@ async fn the_app_serves_with_the_compose_environment_and_passes_its_healthcheck(
     let host: Vec<(&str, &str)> = host.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let form = http(addr, "GET", "/register", None, &host, "").await;
     assert_eq!(form.status, 200);
-    let cookie = form.cookie_pair().unwrap();
+    let cookie = form.cookie_header().unwrap();
     let token = form.csrf_token().unwrap();
     let body = serde_urlencoded::to_string([
         ("username", "composer"),

@@ -99,6 +99,19 @@ impl TestApp {
         customise: impl FnOnce(&mut HashMap<&'static str, String>),
     ) -> Self {
         let (state, statements) = build_state(&database, customise).await;
+        Self::serve(state, statements, Rc::new(database)).await
+    }
+
+    /// A second instance of the same site: its own pool, hashing pool and workers, on the same
+    /// database with the same settings (and, for tests of time, the same clock).
+    pub async fn another_instance(&self) -> Self {
+        let db =
+            gatehouse::db::connect(&self.settings.database_url).await.expect("connect a second instance");
+        let state = AppState::new(self.settings.clone(), db, self.clock.clone()).expect("app state");
+        Self::serve(state, Arc::new(StatementLog::default()), self._database.clone()).await
+    }
+
+    async fn serve(state: AppState, statements: Arc<StatementLog>, database: Rc<TestDb>) -> Self {
         let (db, clock, settings) = (state.db.clone(), state.clock.clone(), state.settings.clone());
         let service = Rc::new(test::init_service(startup::app(state)).await);
         let call = Rc::new(move |request: actix_http::Request| -> CallFuture {
@@ -111,7 +124,7 @@ impl TestApp {
                 }
             })
         });
-        Self { call, db, clock, settings, statements, _database: Rc::new(database) }
+        Self { call, db, clock, settings, statements, _database: database }
     }
 
     pub fn client(&self) -> TestClient {
@@ -124,6 +137,7 @@ impl TestApp {
             app: self.clone(),
             cookies: RefCell::new(HashMap::new()),
             user_agent: user_agent.to_owned(),
+            extra_headers: Vec::new(),
         }
     }
 
@@ -221,6 +235,11 @@ impl TestServer {
         Self { addr, db, handle, _database: database }
     }
 
+    /// Sends `request` byte for byte and reads until the server closes the connection.
+    pub async fn raw(&self, request: &[u8]) -> RawResponse {
+        raw_http(self.addr, request).await
+    }
+
     /// A request with the usual headers, the given cookie and extra headers, and a form body.
     pub async fn send(
         &self,
@@ -236,7 +255,7 @@ impl TestServer {
     /// Registers `username` over the socket; returns the session cookie (`name=value`).
     pub async fn register(&self, username: &str) -> String {
         let form = self.send("GET", "/register", None, &[], "").await;
-        let cookie = form.cookie_pair().expect("the form sets a session cookie");
+        let cookie = form.cookie_header().expect("the form sets its token cookie");
         let token = form.csrf_token().expect("the form has a token");
         let body = serde_urlencoded::to_string([
             ("username", username),
@@ -265,9 +284,9 @@ pub async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> RawResponse
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the test server");
     stream.write_all(request).await.unwrap();
     let mut bytes = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut bytes))
+    tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut bytes))
         .await
-        .expect("the server answered within 10 s")
+        .expect("the server answered within 30 s")
         .unwrap();
     RawResponse::parse(&bytes)
 }
@@ -330,6 +349,18 @@ impl RawResponse {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// Every cookie this answer sets, as a `Cookie` header would carry them back.
+    pub fn cookie_header(&self) -> Option<String> {
+        let pairs: Vec<String> = self
+            .headers
+            .iter()
+            .filter(|(name, _)| name == "set-cookie")
+            .map(|(_, value)| value.split(';').next().unwrap_or_default().to_owned())
+            .filter(|pair| !pair.ends_with('='))
+            .collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
     /// `name=value` of the session cookie this answer sets, if it sets one.
     pub fn cookie_pair(&self) -> Option<String> {
         self.headers
@@ -353,9 +384,26 @@ pub struct TestClient {
     pub app: TestApp,
     cookies: RefCell<HashMap<String, String>>,
     user_agent: String,
+    extra_headers: Vec<(String, String)>,
 }
 
 impl TestClient {
+    /// The same browser on another instance of the site (its cookies go along).
+    pub fn on(&self, app: &TestApp) -> TestClient {
+        TestClient {
+            app: app.clone(),
+            cookies: RefCell::new(self.cookies.borrow().clone()),
+            user_agent: self.user_agent.clone(),
+            extra_headers: self.extra_headers.clone(),
+        }
+    }
+
+    /// Sends `name: value` with every request from now on (e.g. `X-Forwarded-For`).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.extra_headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.cookies.borrow().get(name).cloned()
     }
@@ -463,6 +511,9 @@ impl TestClient {
             .uri(path)
             .peer_addr("203.0.113.7:51000".parse().unwrap())
             .insert_header(("User-Agent", self.user_agent.clone()));
+        for (name, value) in &self.extra_headers {
+            request = request.insert_header((name.clone(), value.clone()));
+        }
         for (name, value) in self.cookies.borrow().iter() {
             request = request.cookie(Cookie::new(name.clone(), value.clone()));
         }

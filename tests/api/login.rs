@@ -89,19 +89,34 @@ async fn logging_in_issues_a_new_session_key_and_a_new_csrf_token() {
     let app = app_with_alice().await;
     let client = app.client();
     let token_before = client.csrf_token("/login").await;
-    let cookie_before = client.session_cookie().expect("the login form starts a session for its token");
+    assert_eq!(client.session_cookie(), None, "a visitor's form token needs no session");
+    assert!(client.cookie("gatehouse_csrf").is_some(), "it lives in a cookie of its own");
 
     assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
 
-    let cookie_after = client.session_cookie().expect("logged-in session cookie");
-    assert_ne!(cookie_before, cookie_after, "no session fixation");
+    assert!(client.session_cookie().is_some(), "logged-in session cookie");
+    assert_eq!(client.cookie("gatehouse_csrf"), None, "the visitor token is gone at login");
     let token_after = client.get("/dashboard").await.csrf_token().expect("token on the dashboard");
     assert_ne!(token_before, token_after, "the CSRF token is rotated at login");
+}
 
-    // The pre-login cookie is now worthless: it names no session.
-    let attacker = app.client();
-    attacker.set_cookie("gatehouse_session", &cookie_before);
-    assert_redirects_to(&attacker.get("/dashboard").await, "/login?next=/dashboard");
+#[actix_web::test]
+async fn a_planted_session_cookie_is_replaced_at_login_no_fixation() {
+    let app = app_with_alice().await;
+    let attacker = app.logged_in_client("mallory").await;
+    let planted = attacker.session_cookie().unwrap();
+    let victim = app.client();
+    victim.set_cookie("gatehouse_session", &planted);
+    // The victim logs out of what looks like someone else's session first, as the page offers.
+    victim.log_out().await;
+    victim.set_cookie("gatehouse_session", &planted);
+
+    assert_redirects_to(&victim.log_in("alice", PASSWORD).await, "/dashboard");
+
+    let victims = victim.session_cookie().unwrap();
+    assert_ne!(victims, planted, "a new session key at login");
+    let attackers_view = attacker.get("/dashboard").await;
+    assert!(!attackers_view.body.contains("Welcome, alice"), "the planted key never becomes alice's");
 }
 
 #[actix_web::test]

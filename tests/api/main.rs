@@ -19,4 +19,5 @@ mod register;
 mod remember;
 mod routes;
 mod sessions;
+mod throttle;
 mod wire;

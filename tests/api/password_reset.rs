@@ -6,7 +6,10 @@ const NEW_PASSWORD: &str = "reset to a fresh long passphrase";
 const LINK_SENT: &str = "If an account exists for that email address, we have sent it a link";
 
 async fn issue_token(app: &TestApp, email: &str) -> String {
-    gatehouse::auth::reset::request(&app.db, &app.clock, email).await.unwrap().expect("an account").token
+    match gatehouse::auth::reset::request(&app.db, &app.clock, &app.settings.throttle, email).await.unwrap() {
+        gatehouse::auth::reset::Requested::Issued(issued) => issued.token,
+        _ => panic!("no token issued for {email}"),
+    }
 }
 
 async fn set_new_password(client: &TestClient, token: &str, password: &str) -> crate::helpers::TestResponse {

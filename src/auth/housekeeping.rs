@@ -1,0 +1,30 @@
+//! What expires is deleted: sessions past their lifetime, throttle counters nobody has touched for a
+//! while, and reset tokens that are spent or expired. `serve` runs it every few minutes.
+
+use sea_orm::{DatabaseConnection, DbErr};
+
+use super::{session_store::SessionPolicy, throttle};
+use crate::{clock::Clock, config::Limits, db};
+
+/// How many rows of each kind one pass deleted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: u64,
+    pub throttle_counters: u64,
+    pub reset_tokens: u64,
+}
+
+pub async fn purge_expired(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    policy: &SessionPolicy,
+    limits: &Limits,
+) -> Result<Purged, DbErr> {
+    let now = clock.now();
+    let idle_cutoff = now - chrono::Duration::from_std(policy.idle_timeout).unwrap_or_default();
+    Ok(Purged {
+        sessions: db::sessions::purge_expired(db, now, idle_cutoff).await?,
+        throttle_counters: throttle::purge(db, limits, now).await?,
+        reset_tokens: db::password_reset_tokens::purge_spent(db, now).await?,
+    })
+}

@@ -1,0 +1,122 @@
+//! Queries on `throttle_counters`: counting failures per key in a window, and the locks they cause.
+//! Every step is one statement whose condition makes it safe when several instances race.
+
+use chrono::{DateTime, Utc};
+use entity::throttle_counters;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::{Expr, ExprTrait as _, OnConflict},
+};
+
+pub use entity::throttle_counters::Model as Counter;
+
+pub async fn find(db: &impl ConnectionTrait, key: &str) -> Result<Option<Counter>, sea_orm::DbErr> {
+    throttle_counters::Entity::find_by_id(key.to_owned()).one(db).await
+}
+
+/// Counts one failure: in the current window if it started after `window_start`, else in a new
+/// window that starts now. Returns the counter as it is afterwards.
+pub async fn count_failure(
+    db: &impl ConnectionTrait,
+    key: &str,
+    window_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Counter, sea_orm::DbErr> {
+    let counted = throttle_counters::Entity::update_many()
+        .col_expr(throttle_counters::Column::Failures, Expr::col(throttle_counters::Column::Failures).add(1))
+        .col_expr(throttle_counters::Column::UpdatedAt, Expr::value(now))
+        .filter(throttle_counters::Column::Key.eq(key))
+        .filter(throttle_counters::Column::WindowStartedAt.gt(window_start))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if counted == 0 {
+        // No row, or its window is over: start a new window, keeping the lock history.
+        let new_window = throttle_counters::ActiveModel {
+            key: Set(key.to_owned()),
+            failures: Set(1),
+            window_started_at: Set(now),
+            locked_until: Set(None),
+            locks: Set(0),
+            updated_at: Set(now),
+        };
+        throttle_counters::Entity::insert(new_window)
+            .on_conflict(
+                OnConflict::column(throttle_counters::Column::Key)
+                    .update_columns([
+                        throttle_counters::Column::Failures,
+                        throttle_counters::Column::WindowStartedAt,
+                        throttle_counters::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    find(db, key).await?.ok_or_else(|| sea_orm::DbErr::RecordNotFound(format!("throttle counter {key}")))
+}
+
+/// Locks `key` until `until` unless it is locked already; true when this call started the lock
+/// (so exactly one instance records the lockout). The count starts again after a lock.
+pub async fn start_lock(
+    db: &impl ConnectionTrait,
+    key: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, sea_orm::DbErr> {
+    let started = throttle_counters::Entity::update_many()
+        .col_expr(throttle_counters::Column::LockedUntil, Expr::value(Some(until)))
+        .col_expr(throttle_counters::Column::Locks, Expr::col(throttle_counters::Column::Locks).add(1))
+        .col_expr(throttle_counters::Column::Failures, Expr::value(0))
+        .col_expr(throttle_counters::Column::WindowStartedAt, Expr::value(now))
+        .col_expr(throttle_counters::Column::UpdatedAt, Expr::value(now))
+        .filter(throttle_counters::Column::Key.eq(key))
+        .filter(
+            throttle_counters::Column::LockedUntil
+                .is_null()
+                .or(throttle_counters::Column::LockedUntil.lte(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(started.rows_affected == 1)
+}
+
+/// Clears a lock that has run out; true when this call cleared it (to record its end once).
+pub async fn clear_expired_lock(
+    db: &impl ConnectionTrait,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sea_orm::DbErr> {
+    let cleared = throttle_counters::Entity::update_many()
+        .col_expr(throttle_counters::Column::LockedUntil, Expr::value(None::<DateTime<Utc>>))
+        .filter(throttle_counters::Column::Key.eq(key))
+        .filter(throttle_counters::Column::LockedUntil.lte(now))
+        .exec(db)
+        .await?;
+    Ok(cleared.rows_affected == 1)
+}
+
+/// Forgets `key` (a successful login resets its count and its lock history).
+pub async fn delete(db: &impl ConnectionTrait, key: &str) -> Result<(), sea_orm::DbErr> {
+    throttle_counters::Entity::delete_by_id(key.to_owned()).exec(db).await?;
+    Ok(())
+}
+
+/// Deletes counters untouched since `quiet_since` that hold no running lock.
+pub async fn purge(
+    db: &impl ConnectionTrait,
+    quiet_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<u64, sea_orm::DbErr> {
+    let purged = throttle_counters::Entity::delete_many()
+        .filter(throttle_counters::Column::UpdatedAt.lt(quiet_since))
+        .filter(
+            throttle_counters::Column::LockedUntil
+                .is_null()
+                .or(throttle_counters::Column::LockedUntil.lte(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(purged.rows_affected)
+}

@@ -1,0 +1,38 @@
+//! The device cookie (OWASP "device cookies"): set at each successful login, kept across logout,
+//! signed with a key of its own, naming the account and a random id for this browser. A login
+//! attempt that carries a valid one for the account it names counts on that device's own budget.
+
+use actix_web::{HttpRequest, HttpResponse, cookie::time::Duration};
+
+use super::{
+    AppError, AppState,
+    cookies::{self, Protection},
+};
+use crate::{auth::login::Device, tokens};
+
+const DEVICE_COOKIE: &str = "gatehouse_device";
+/// Long-lived: the point is to recognise the browser a user usually logs in from.
+const LIFETIME: Duration = Duration::days(365);
+
+/// The request's device cookie, if it verifies (with the current key, or the previous one).
+pub fn from_request(req: &HttpRequest, state: &AppState) -> Option<Device> {
+    let previous = state.previous_keys.as_ref().map(|keys| &keys.device);
+    let opened =
+        cookies::open(req, &state.settings, DEVICE_COOKIE, &state.keys.device, previous, Protection::Signed)?;
+    let (user_id, id) = opened.value.split_once('.')?;
+    Some(Device { user_id: user_id.parse().ok()?, id: id.to_owned() })
+}
+
+/// Gives this browser a new device cookie for `user_id` (a fresh id at every login).
+pub fn remember(res: &mut HttpResponse, state: &AppState, user_id: i64) -> Result<(), AppError> {
+    let value = format!("{user_id}.{}", tokens::random_hex::<16>()?);
+    let cookie = cookies::sealed(
+        &state.settings,
+        DEVICE_COOKIE,
+        value,
+        Some(LIFETIME),
+        &state.keys.device,
+        Protection::Signed,
+    );
+    res.add_cookie(&cookie).map_err(AppError::internal)
+}

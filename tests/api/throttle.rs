@@ -1,0 +1,328 @@
+//! Guessing is throttled on every instance, the owner's usual browser is never locked out by others'
+//! guessing, nobody can tell from the answers which names exist, and floods cost nothing.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+
+use crate::helpers::{PASSWORD, TestApp, TestClient, TestDb, TestResponse, assert_redirects_to};
+
+const WRONG: &str = "not the password at all, sorry";
+const MINUTE: Duration = Duration::from_secs(60);
+
+async fn app_with_alice() -> TestApp {
+    let app = TestApp::spawn().await;
+    app.logged_in_client("alice").await.log_out().await;
+    app
+}
+
+/// `count` wrong passwords for `login` from `client`, each a plain 422.
+async fn fail(client: &TestClient, login: &str, count: usize) {
+    for attempt in 1..=count {
+        let res = client.log_in(login, WRONG).await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "attempt {attempt} for {login}: {}",
+            res.body
+        );
+    }
+}
+
+#[track_caller]
+fn assert_locked(res: &TestResponse, around_seconds: u64) {
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
+    let retry_after: u64 = res.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!(
+        retry_after <= around_seconds && retry_after + 5 >= around_seconds,
+        "Retry-After {retry_after}, expected about {around_seconds}"
+    );
+    assert!(res.body.contains("Too many attempts"), "a human page: {}", res.body);
+    assert!(res.body.contains("href=\"/password-reset\""), "it offers the password reset");
+}
+
+/// How many `kind` events `username` has, waiting up to a second for `expected` of them.
+async fn events(app: &TestApp, username: &str, kind: &str, expected: usize) -> usize {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let user_id = app.user_id(username).await;
+    // Some events are recorded after the answer: give them a moment.
+    let mut n = 0;
+    for _ in 0..50 {
+        n = entity::audit_events::Entity::find()
+            .filter(entity::audit_events::Column::UserId.eq(user_id))
+            .filter(entity::audit_events::Column::Kind.eq(kind))
+            .count(&app.db)
+            .await
+            .unwrap();
+        if usize::try_from(n).unwrap() >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    usize::try_from(n).unwrap()
+}
+
+#[actix_web::test]
+async fn ten_wrong_passwords_lock_the_name_even_against_the_right_password() {
+    let app = app_with_alice().await;
+    let guesser = app.client();
+    fail(&guesser, "alice", 10).await;
+
+    assert_locked(&guesser.log_in("alice", PASSWORD).await, 15 * 60);
+    assert_locked(&app.client().log_in("ALICE", PASSWORD).await, 15 * 60);
+    assert_eq!(
+        app.client().log_in("alice@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER,
+        "the email is a login name of its own"
+    );
+}
+
+#[actix_web::test]
+async fn an_unknown_name_is_answered_exactly_like_a_real_one() {
+    let app = app_with_alice().await;
+    let (real, unknown) = (app.client(), app.client());
+    for attempt in 1..=11 {
+        let a = real.log_in("alice", WRONG).await;
+        let b = unknown.log_in("nobody-here", WRONG).await;
+        assert_eq!(a.status, b.status, "attempt {attempt}");
+        assert_eq!(a.header("retry-after").is_some(), b.header("retry-after").is_some());
+        let page = |res: &TestResponse, name: &str| {
+            let token = res.csrf_token().unwrap_or_default();
+            res.body.replace(name, "X").replace(&token, "T")
+        };
+        assert_eq!(page(&a, "alice"), page(&b, "nobody-here"), "attempt {attempt}");
+    }
+}
+
+#[actix_web::test]
+async fn the_owners_usual_browser_still_logs_in_while_others_are_locked_out() {
+    let app = app_with_alice().await;
+    let laptop = app.client();
+    assert_redirects_to(&laptop.log_in("alice", PASSWORD).await, "/dashboard");
+    assert!(laptop.cookie("gatehouse_device").is_some(), "a device cookie at login");
+    laptop.log_out().await;
+    assert!(laptop.cookie("gatehouse_device").is_some(), "kept across logout");
+
+    fail(&app.client(), "alice", 10).await;
+    assert_locked(&app.client().log_in("alice", PASSWORD).await, 15 * 60);
+
+    assert_redirects_to(&laptop.log_in("alice", PASSWORD).await, "/dashboard");
+}
+
+#[actix_web::test]
+async fn a_device_cookie_counts_on_its_own_budget_and_only_for_its_account() {
+    let app = app_with_alice().await;
+    app.logged_in_client("bob").await.log_out().await;
+    let laptop = app.client();
+    assert_redirects_to(&laptop.log_in("alice", PASSWORD).await, "/dashboard");
+    laptop.log_out().await;
+
+    // Guessing from the laptop uses up the laptop's budget, not the name's.
+    fail(&laptop, "alice", 10).await;
+    assert_locked(&laptop.log_in("alice", PASSWORD).await, 15 * 60);
+    assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
+
+    // Alice's device cookie is worth nothing for bob's name.
+    fail(&laptop, "bob", 10).await;
+    assert_locked(&app.client().log_in("bob", PASSWORD).await, 15 * 60);
+
+    // A forged device cookie is ignored.
+    let forger = app.client();
+    let genuine = laptop.cookie("gatehouse_device").unwrap();
+    forger.set_cookie("gatehouse_device", &genuine.replacen('1', "2", 1));
+    assert_locked(&forger.log_in("bob", PASSWORD).await, 15 * 60);
+}
+
+#[actix_web::test]
+async fn a_success_resets_the_count_and_successes_never_count() {
+    let app = app_with_alice().await;
+    let client = app.client();
+    fail(&client, "alice", 9).await;
+    assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
+    client.log_out().await;
+    let stranger = app.client();
+    fail(&stranger, "alice", 9).await;
+    for _ in 0..30 {
+        let other = app.client();
+        assert_redirects_to(&other.log_in("alice", PASSWORD).await, "/dashboard");
+    }
+}
+
+#[actix_web::test]
+async fn the_lock_doubles_while_failures_go_on_up_to_an_hour() {
+    let app = app_with_alice().await;
+    for expected_minutes in [15, 30, 60, 60] {
+        fail(&app.client(), "alice", 10).await;
+        assert_locked(&app.client().log_in("alice", PASSWORD).await, expected_minutes * 60);
+        app.clock.advance(expected_minutes as u32 * MINUTE + Duration::from_secs(1));
+    }
+    assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
+}
+
+#[actix_web::test]
+async fn lockouts_and_their_end_are_security_events_the_user_sees() {
+    let app = app_with_alice().await;
+    fail(&app.client(), "alice", 10).await;
+    assert_eq!(events(&app, "alice", "login_locked", 1).await, 1);
+    app.clock.advance(16 * MINUTE);
+
+    let client = app.client();
+    assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
+    assert_eq!(events(&app, "alice", "login_lock_ended", 1).await, 1);
+    let account = client.get("/account").await;
+    assert!(account.body.contains("Sign-in attempts were blocked"), "{}", account.body);
+    assert!(account.body.contains("Sign-in block ended"));
+}
+
+#[actix_web::test]
+async fn too_many_failures_from_one_ip_lock_it_out_of_login() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_LOGIN_IP_FAILURES", "5".to_owned());
+    })
+    .await;
+    app.logged_in_client("alice").await.log_out().await;
+    let client = app.client();
+    for name in ["a1", "b2", "c3", "d4", "e5"] {
+        fail(&client, name, 1).await;
+    }
+    assert_locked(&app.client().log_in("alice", PASSWORD).await, 15 * 60);
+    app.clock.advance(15 * MINUTE + Duration::from_secs(1));
+    assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
+}
+
+#[actix_web::test]
+async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    let limit = |vars: &mut std::collections::HashMap<&'static str, String>| {
+        vars.insert("THROTTLE_LOGIN_IP_FAILURES", "3".to_owned());
+        vars.insert("THROTTLE_LOGIN_FAILURES", "0".to_owned());
+    };
+    // Untrusted: the header is ignored, every request is the peer's.
+    let app = TestApp::spawn_with(limit).await;
+    for (n, forged) in ["198.51.100.1", "198.51.100.2", "198.51.100.3"].iter().enumerate() {
+        fail(&app.client().with_header("X-Forwarded-For", forged), &format!("n{n}"), 1).await;
+    }
+    let res = app.client().with_header("X-Forwarded-For", "198.51.100.9").log_in("x", WRONG).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "a forged header does not escape the IP limit");
+
+    // Behind a trusted proxy (the test peer), each forwarded client has its own budget.
+    let app = TestApp::spawn_with(|vars| {
+        limit(vars);
+        vars.insert("TRUSTED_PROXIES", "203.0.113.7".to_owned());
+    })
+    .await;
+    let one = app.client().with_header("X-Forwarded-For", "198.51.100.1");
+    fail(&one, "x", 3).await;
+    assert_eq!(one.log_in("x", WRONG).await.status, StatusCode::TOO_MANY_REQUESTS);
+    let two = app.client().with_header("X-Forwarded-For", "198.51.100.2");
+    assert_eq!(two.log_in("x", WRONG).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[actix_web::test]
+async fn zero_turns_a_limit_off() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_LOGIN_FAILURES", "0".to_owned());
+    })
+    .await;
+    app.logged_in_client("alice").await.log_out().await;
+    fail(&app.client(), "alice", 25).await;
+    assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
+}
+
+async fn request_reset(client: &TestClient, email: &str) -> TestResponse {
+    client.submit("/password-reset", "/password-reset", &[("email", email)]).await
+}
+
+async fn reset_tokens(app: &TestApp, expected: i64) -> i64 {
+    // Links are issued after the answer: wait for the background work to settle.
+    let mut count = 0;
+    for _ in 0..50 {
+        count = app.count_rows("password_reset_tokens").await;
+        if count == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    app.count_rows("password_reset_tokens").await.max(count)
+}
+
+#[actix_web::test]
+async fn three_reset_emails_per_address_per_hour_then_the_same_answer_and_no_mail() {
+    let app = app_with_alice().await;
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let client = app.client();
+        let res = request_reset(&client, "alice@example.com").await;
+        assert_redirects_to(&res, "/login");
+        answers.push(client.get("/login").await.body);
+    }
+    assert!(
+        answers
+            .windows(2)
+            .all(|w| w[0].contains("If an account exists") && w[1].contains("If an account exists"))
+    );
+    assert_eq!(reset_tokens(&app, 3).await, 3, "three links, no more");
+    assert_eq!(events(&app, "alice", "password_reset_suppressed", 2).await, 2);
+
+    app.clock.advance(61 * MINUTE);
+    request_reset(&app.client(), "alice@example.com").await;
+    assert_eq!(reset_tokens(&app, 4).await, 4, "a new hour, a new link");
+}
+
+#[actix_web::test]
+async fn too_many_reset_requests_from_one_ip_are_a_429() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_RESET_IP", "3".to_owned());
+    })
+    .await;
+    for n in 0..3 {
+        assert_redirects_to(&request_reset(&app.client(), &format!("u{n}@example.com")).await, "/login");
+    }
+    let res = request_reset(&app.client(), "u9@example.com").await;
+    assert_locked(&res, 60 * 60);
+}
+
+#[actix_web::test]
+async fn a_visitor_who_only_looks_at_the_forms_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    app.statements.reset();
+    for page in ["/", "/login", "/register", "/password-reset", "/login?next=/account", "/register"] {
+        let res = client.get(page).await;
+        assert_eq!(res.status, StatusCode::OK, "{page}");
+    }
+    for _ in 0..20 {
+        app.client().get("/login").await;
+    }
+    assert_eq!(app.statements.writes(), 0, "{:?}", app.statements.sql());
+    assert_eq!(app.count_rows("sessions").await, 0, "session rows exist only for logged-in users");
+    assert_eq!(client.session_cookie(), None);
+}
+
+#[actix_web::test]
+async fn a_failed_login_writes_no_session_either() {
+    let app = app_with_alice().await;
+    let sessions = app.count_rows("sessions").await;
+    fail(&app.client(), "alice", 3).await;
+    assert_eq!(app.count_rows("sessions").await, sessions);
+}
+
+#[actix_web::test]
+async fn two_instances_share_sessions_logouts_and_lockouts() {
+    let database = TestDb::create_shared().await;
+    let one = TestApp::spawn_on(database, |_| {}).await;
+    let two = one.another_instance().await;
+
+    let on_one = one.logged_in_client("alice").await;
+    let on_two = on_one.on(&two);
+    let page = on_two.get("/dashboard").await;
+    assert!(page.body.contains("Welcome, alice"), "a session made on one works on the other");
+
+    on_two.log_out().await;
+    assert_redirects_to(&on_one.get("/dashboard").await, "/login?next=/dashboard");
+
+    fail(&one.client(), "alice", 5).await;
+    fail(&two.client(), "alice", 5).await;
+    assert_locked(&one.client().log_in("alice", PASSWORD).await, 15 * 60);
+    assert_locked(&two.client().log_in("alice", PASSWORD).await, 15 * 60);
+}
