@@ -113,11 +113,15 @@ impl SessionSecret {
         &self.0
     }
 
-    /// A secret made of few distinct characters (`aaaa…`, `abab…`, a word repeated) has far less
-    /// entropy than its length suggests. Hex from `openssl rand -hex 64` has all 16 digits.
+    /// A secret of few distinct characters (`aaaa…`) or a short piece repeated (`abab…`, a word or
+    /// `0123456789` over and over) has far less entropy than its length suggests. Hex from
+    /// `openssl rand -hex 64` passes.
     pub fn looks_guessable(&self) -> bool {
         let distinct: std::collections::HashSet<u8> = self.0.iter().copied().collect();
-        distinct.len() < 12
+        let repeats_a_short_piece = (1..=16).any(|period| {
+            self.0.len() > period && self.0.iter().skip(period).zip(&self.0).all(|(a, b)| a == b)
+        });
+        distinct.len() < 8 || repeats_a_short_piece
     }
 }
 
@@ -545,12 +549,56 @@ mod tests {
         move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
-    const SECRET: &str = "0123456789012345678901234567890123456789012345678901234567890123456789";
+    const SECRET: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a089f86d081884c7d65";
 
     #[test]
     fn production_without_a_secret_refuses_to_start() {
         let err = Settings::from_lookup(lookup(&[("APP_ENV", "production")])).unwrap_err();
         assert!(matches!(err, ConfigError::MissingSecretInProduction), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_a_guessable_secret_and_a_missing_smtp_url() {
+        let repeated = "a".repeat(80);
+        let err = Settings::from_lookup(lookup(&[("APP_ENV", "production"), ("SESSION_SECRET", &repeated)]))
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::GuessableSecret { name: "SESSION_SECRET" }), "{err}");
+        let word = "0123456789".repeat(8);
+        let err = Settings::from_lookup(lookup(&[("APP_ENV", "production"), ("SESSION_SECRET", &word)]))
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::GuessableSecret { .. }), "{err}");
+
+        let err = Settings::from_lookup(lookup(&[("APP_ENV", "production"), ("SESSION_SECRET", SECRET)]))
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::MissingSmtpInProduction), "{err}");
+        assert!(err.to_string().contains("SMTP_URL"));
+
+        let ok = Settings::from_lookup(lookup(&[
+            ("APP_ENV", "production"),
+            ("SESSION_SECRET", SECRET),
+            ("SMTP_URL", "smtp://127.0.0.1:25"),
+        ]));
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
+    fn throttle_limits_default_to_the_contract_and_zero_turns_one_off() {
+        let s = Settings::from_lookup(lookup(&[("SESSION_SECRET", SECRET)])).unwrap();
+        assert_eq!(s.throttle.login.max_failures, 10);
+        assert_eq!(s.throttle.login.window, Duration::from_secs(15 * 60));
+        assert_eq!(s.throttle.login.lock, Duration::from_secs(15 * 60));
+        assert_eq!(s.throttle.login.max_lock, Duration::from_secs(3600));
+        assert_eq!(s.throttle.login_ip.max_failures, 100);
+        assert_eq!(s.throttle.reset_emails.max_failures, 3);
+        assert_eq!(s.throttle.reset_emails.window, Duration::from_secs(3600));
+        assert_eq!(s.throttle.reset_ip.max_failures, 50);
+        let off =
+            Settings::from_lookup(lookup(&[("SESSION_SECRET", SECRET), ("THROTTLE_LOGIN_FAILURES", "0")]))
+                .unwrap();
+        assert!(off.throttle.login.is_off());
+        let err = Settings::from_lookup(lookup(&[("SESSION_SECRET", SECRET), ("THROTTLE_RESET_IP", "lots")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("THROTTLE_RESET_IP"), "{err}");
     }
 
     #[test]

@@ -20,13 +20,14 @@ use crate::{
     config::Settings,
     db, routes,
     web::{
-        AppError, AppState, csrf, current_user, error_pages, flash, remember, request_log, request_shape,
-        security_headers, session,
+        AppError, AppState, csrf, current_user, error_pages, flash, rekey, remember, request_log,
+        request_shape, security_headers, session,
     },
 };
 
 /// Builds the whole application. Middleware order, outermost first: request id and access log, error
-/// pages, security headers, remember-me cookie lifetime, session, identity, flash, user loader, CSRF,
+/// pages, security headers, remember-me cookie lifetime, re-sealing of cookies from a previous
+/// secret, session, identity, flash, user loader, CSRF,
 /// request shape (NUL refused, HEAD as GET), then the routes.
 pub fn app(
     state: AppState,
@@ -59,6 +60,7 @@ pub fn app(
         .wrap(from_fn(remember::mark))
         .wrap(session::identity_middleware())
         .wrap(session)
+        .wrap(from_fn(rekey::middleware))
         .wrap(from_fn(remember::extend_cookie))
         .wrap(from_fn(security_headers::middleware))
         .wrap(from_fn(error_pages::middleware))

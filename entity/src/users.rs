@@ -21,6 +21,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,
+    /// Raised by every credential change: a session that recorded an older epoch is over, even one
+    /// a racing request created after the change.
+    pub session_epoch: i64,
 }
 
 // Written by hand so that the password hash can never reach a log line through `{:?}`.

@@ -10,6 +10,7 @@ mod m20261127_000002_create_sessions;
 mod m20261127_000003_create_password_reset_tokens;
 mod m20261127_000004_create_audit_events;
 mod m20261130_000005_create_throttle_counters;
+mod m20261130_000006_add_session_epoch_to_users;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_create_password_reset_tokens::Migration),
             Box::new(m20261127_000004_create_audit_events::Migration),
             Box::new(m20261130_000005_create_throttle_counters::Migration),
+            Box::new(m20261130_000006_add_session_epoch_to_users::Migration),
         ]
     }
 }

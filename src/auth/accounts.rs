@@ -244,8 +244,9 @@ pub struct PasswordChange {
     pub new_password_confirm: Password,
 }
 
-/// A new password for a logged-in user. Ends every other session and invalidates reset links; the
-/// caller renews the current session's key. Returns how many other sessions ended.
+/// A new password for a logged-in user. Ends every other session (also one a racing request creates
+/// later: the user's session epoch is raised) and invalidates reset links; the caller renews the
+/// current session's key and records the new epoch in it.
 pub async fn change_password(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
@@ -254,7 +255,7 @@ pub async fn change_password(
     user_id: i64,
     current_session_id: &str,
     change: PasswordChange,
-) -> Result<u64, ChangeError> {
+) -> Result<PasswordChanged, ChangeError> {
     let PasswordChange { current_password, new_password, new_password_confirm } = change;
     let user = check_current_password(db, hasher, user_id, current_password.expose()).await?;
     policy::check_new_password(
@@ -269,11 +270,19 @@ pub async fn change_password(
     let hash = hasher.hash(new_password).await?;
     // All or nothing: a new password must never be left with the other sessions still alive.
     let txn = db.begin().await?;
-    db::users::set_password_hash(&txn, user.id, hash, clock.now()).await?;
+    let epoch = db::users::change_password_hash(&txn, user.id, hash, clock.now()).await?;
     db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
     let ended = db::sessions::delete_for_user_except(&txn, user.id, current_session_id).await?;
     txn.commit().await?;
-    Ok(ended)
+    Ok(PasswordChanged { other_sessions_ended: ended, session_epoch: epoch })
+}
+
+/// A password change as done: how many other sessions ended, and the epoch the caller's own session
+/// must record to stay valid.
+#[derive(Debug)]
+pub struct PasswordChanged {
+    pub other_sessions_ended: u64,
+    pub session_epoch: i64,
 }
 
 /// A new email address; returns the old one, which is told about the change.

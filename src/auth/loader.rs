@@ -38,8 +38,13 @@ pub enum LoadOutcome {
     },
 }
 
-/// Loads the user named by the session, if any.
-pub async fn load(db: &DatabaseConnection, user_id: Option<String>) -> Result<LoadOutcome, sea_orm::DbErr> {
+/// Loads the user named by the session, if any. `session_epoch` is what the session recorded at login:
+/// a session from before the user's last credential change is over.
+pub async fn load(
+    db: &DatabaseConnection,
+    user_id: Option<String>,
+    session_epoch: i64,
+) -> Result<LoadOutcome, sea_orm::DbErr> {
     let Some(raw_id) = user_id else {
         return Ok(LoadOutcome::Anonymous);
     };
@@ -50,7 +55,12 @@ pub async fn load(db: &DatabaseConnection, user_id: Option<String>) -> Result<Lo
         });
     };
     Ok(match db::users::find_by_id(db, id).await? {
-        Some(user) if user.is_active => LoadOutcome::LoggedIn(user.into()),
+        Some(user) if user.is_active && user.session_epoch == session_epoch => {
+            LoadOutcome::LoggedIn(user.into())
+        }
+        Some(user) if user.is_active => {
+            LoadOutcome::Rejected { user_id: raw_id, reason: "the session predates a change of the password" }
+        }
         Some(_) => LoadOutcome::Rejected { user_id: raw_id, reason: "the user is deactivated" },
         None => LoadOutcome::Rejected { user_id: raw_id, reason: "the user no longer exists" },
     })

@@ -121,7 +121,7 @@ pub async fn complete(
     if !db::password_reset_tokens::mark_used(&txn, row.id, clock.now()).await? {
         return Err(ResetError::InvalidToken);
     }
-    db::users::set_password_hash(&txn, user.id, hash, clock.now()).await?;
+    db::users::change_password_hash(&txn, user.id, hash, clock.now()).await?;
     db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
     db::sessions::delete_for_user(&txn, user.id).await?;
     txn.commit().await?;

@@ -26,8 +26,30 @@ pub const CSRF_TOKEN: &str = "gh.csrf";
 pub const CLIENT_IP: &str = "gh.ip";
 pub const USER_AGENT: &str = "gh.ua";
 pub const REMEMBER: &str = "gh.remember";
+/// The user's session epoch when this session was authenticated (see `users.session_epoch`).
+pub const EPOCH: &str = "gh.epoch";
+/// Asks the store for a new key on this request's save: one atomic update of the row, so a
+/// revocation racing the renewal cannot be undone by it (actix-session's own renewal is a delete
+/// and an insert). The store strips the flag.
+pub const RENEW: &str = "gh.renew";
 /// The session row's public id, put into the state by the store on load (never stored in it).
 pub const SESSION_ID: &str = "gh.sid";
+
+/// The epoch recorded at login (sessions from before epochs existed count as epoch 0).
+pub fn recorded_epoch(session: &Session) -> i64 {
+    session.get::<i64>(EPOCH).ok().flatten().unwrap_or(0)
+}
+
+/// Records the user's current epoch in this session: at login, and after this session changed the
+/// credentials itself.
+pub fn record_epoch(session: &Session, epoch: i64) -> Result<(), SessionError> {
+    Ok(session.insert(EPOCH, epoch)?)
+}
+
+/// A new key for this session at the end of the request, the row and everything else kept.
+pub fn renew_key(session: &Session) -> Result<(), SessionError> {
+    Ok(session.insert(RENEW, true)?)
+}
 
 /// The public id of the current session's row, when it has one.
 pub fn current_session_id(session: &Session) -> Option<String> {

@@ -142,17 +142,28 @@ impl DbSessionStore {
         key: SessionKey,
         state: HashMap<String, String>,
     ) -> Result<SessionKey, StoreError> {
+        let renew = keys::state_flag(&state, keys::RENEW);
+        let state: HashMap<String, String> = state.into_iter().filter(|(k, _)| k != keys::RENEW).collect();
         let serialised = serialise(&state)?;
         let key_hash = hash_key(key.as_ref());
-        let updated =
-            db::sessions::update_state(&self.db, &key_hash, serialised, user_id_of(&state), self.clock.now())
-                .await?;
+        let new_key = if renew { Some(generate_key()?) } else { None };
+        let new_hash = new_key.as_ref().map(|k| hash_key(k.as_ref()));
+        let updated = db::sessions::update_state(
+            &self.db,
+            &key_hash,
+            new_hash.as_deref(),
+            serialised,
+            user_id_of(&state),
+            self.clock.now(),
+        )
+        .await?;
         if updated {
-            return Ok(key);
+            return Ok(new_key.unwrap_or(key));
         }
         // The row was deleted while this request ran (logout or revocation elsewhere). Writing the
         // identity back would resurrect a revoked login, so only the anonymous part survives.
-        let login_keys = [keys::USER_ID, keys::REMEMBER, keys::CSRF_TOKEN, keys::CLIENT_IP, keys::USER_AGENT];
+        let login_keys =
+            [keys::USER_ID, keys::REMEMBER, keys::CSRF_TOKEN, keys::CLIENT_IP, keys::USER_AGENT, keys::EPOCH];
         let anonymous: HashMap<String, String> =
             state.into_iter().filter(|(k, _)| !login_keys.contains(&k.as_str())).collect();
         self.insert_new(&anonymous).await

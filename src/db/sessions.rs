@@ -49,14 +49,21 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewSession) -> Result<(), se
 }
 
 /// Replaces the state of an existing row; returns false when the row is gone (revoked meanwhile).
+/// Saves the state of the row keyed by `key_hash`, and gives it `new_key_hash` when the session's
+/// key is renewed, in one statement. False when the row is gone (ended while the request ran).
 pub async fn update_state(
     db: &impl ConnectionTrait,
     key_hash: &str,
+    new_key_hash: Option<&str>,
     state: String,
     user_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<bool, sea_orm::DbErr> {
-    let result = sessions::Entity::update_many()
+    let mut update = sessions::Entity::update_many();
+    if let Some(new_key_hash) = new_key_hash {
+        update = update.col_expr(sessions::Column::KeyHash, Expr::value(new_key_hash));
+    }
+    let result = update
         .col_expr(sessions::Column::State, Expr::value(state))
         .col_expr(sessions::Column::UserId, Expr::value(user_id))
         .col_expr(sessions::Column::LastSeenAt, Expr::value(now))

@@ -60,6 +60,7 @@ pub async fn insert(
         created_at: Set(now),
         updated_at: Set(now),
         last_login_at: Set(None),
+        session_epoch: Set(0),
         ..Default::default()
     }
     .insert(db)
@@ -92,6 +93,26 @@ pub async fn set_password_hash(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// A new password that ends every session made before it: the hash and a raised session epoch in
+/// one statement. Returns the new epoch, for the one session the caller keeps.
+pub async fn change_password_hash(
+    db: &impl ConnectionTrait,
+    id: i64,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> Result<i64, sea_orm::DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait as _};
+    users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .col_expr(users::Column::SessionEpoch, Expr::col(users::Column::SessionEpoch).add(1))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    let user = find_by_id(db, id).await?;
+    user.map(|u| u.session_epoch).ok_or_else(|| sea_orm::DbErr::RecordNotFound(format!("user {id}")))
 }
 
 pub async fn set_active(

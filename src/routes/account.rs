@@ -12,7 +12,7 @@ use crate::{
         CurrentUser,
         accounts::{self, ChangeError, FieldErrors, PasswordChange},
         password::Password,
-        session::current_session_id,
+        session::{self as session_keys, current_session_id},
     },
     db,
     mail::Email,
@@ -124,11 +124,13 @@ pub async fn change_password(
     )
     .await;
     match changed {
-        Ok(ended) => {
-            // This device stays logged in, under a new key: whoever held the old one is out too.
-            session.renew();
+        Ok(changed) => {
+            // This device stays logged in, under a new key (whoever held the old one is out too) and
+            // with the new epoch (every session from before the change is over).
+            session_keys::record_epoch(&session, changed.session_epoch)?;
+            session_keys::renew_key(&session)?;
             crate::auth::csrf::rotate(&session)?;
-            let detail = Some(format!("{ended} other session(s) ended"));
+            let detail = Some(format!("{} other session(s) ended", changed.other_sessions_ended));
             audit.record(Event::PasswordChanged, Some(user.id), detail).await;
             flash::send(
                 &req,

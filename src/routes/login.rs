@@ -83,7 +83,7 @@ pub async fn submit(
             if lock_ended {
                 audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
             }
-            begin_login(&req, user.id, remember, &state.settings.trusted_proxies)?;
+            begin_login(&req, &user, remember, &state.settings.trusted_proxies)?;
             log::info!("user {} logged in from {ip}", user.id);
             let detail = remember.then(|| "remember me".to_owned());
             audit.record(Event::LoggedIn, Some(user.id), detail).await;

@@ -63,7 +63,7 @@ pub async fn submit(
     .await;
     match registered {
         Ok(user) => {
-            begin_login(&req, user.id, false, &settings.trusted_proxies)?;
+            begin_login(&req, &user, false, &settings.trusted_proxies)?;
             log::info!("user {} registered", user.id);
             audit.record(Event::Registered, Some(user.id), None).await;
             flash::send(&req, flash::Level::Success, format!("Welcome to Gatehouse, {}!", user.username));

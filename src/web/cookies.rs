@@ -29,6 +29,18 @@ pub fn build(settings: &Settings, base: &str, value: String, max_age: Option<Dur
     cookie
 }
 
+/// The session cookie's attributes (the name is the session's own, `__Host-` included), for a
+/// session cookie the app re-seals itself: HttpOnly, SameSite=Lax, Path=/, Secure under https, and
+/// a browser-session lifetime (`web::remember` lengthens a remembered one).
+pub fn session_like(settings: &Settings, full_name: &str, value: String) -> Cookie<'static> {
+    Cookie::build(full_name.to_owned(), value)
+        .path("/")
+        .http_only(true)
+        .secure(settings.is_https())
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
 /// Tells the browser to drop the cookie.
 pub fn removal(settings: &Settings, base: &str) -> Cookie<'static> {
     let mut cookie = build(settings, base, String::new(), None);

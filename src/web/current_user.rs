@@ -4,6 +4,7 @@
 use std::future::{Ready, ready};
 
 use actix_identity::IdentityExt as _;
+use actix_session::SessionExt as _;
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest,
     body::{EitherBody, MessageBody},
@@ -12,7 +13,10 @@ use actix_web::{
 };
 
 use super::{AppError, AppState};
-use crate::auth::loader::{CurrentUser, LoadOutcome, load};
+use crate::auth::{
+    loader::{CurrentUser, LoadOutcome, load},
+    session,
+};
 
 /// Middleware: runs the loader and leaves a `CurrentUser` in the request's extensions when logged in.
 pub async fn middleware(
@@ -24,7 +28,8 @@ pub async fn middleware(
     let Some(state) = AppState::of_service(&req) else {
         return Err(AppError::internal(anyhow::anyhow!("the app state is not registered")).into());
     };
-    match load(&state.db, user_id).await {
+    let session_epoch = session::recorded_epoch(&req.get_session());
+    match load(&state.db, user_id, session_epoch).await {
         Ok(LoadOutcome::LoggedIn(user)) => {
             req.extensions_mut().insert(user);
         }

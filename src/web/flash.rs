@@ -1,5 +1,5 @@
 //! One-shot messages shown on the next page ("You have been logged out."), carried in a small signed
-//! cookie so they survive a logout, which destroys the session.
+//! cookie (with its expiry inside the signature) so they survive a logout, which destroys the session.
 //!
 //! Written by hand: actix-web-flash-messages' cookie store always sets `Secure` (browsers drop it over
 //! plain http in development) and its session store pins an older actix-session.
@@ -7,14 +7,21 @@
 use actix_web::{
     HttpMessage, HttpRequest,
     body::MessageBody,
-    cookie::{Cookie, CookieJar, Key, SameSite, time::Duration},
+    cookie::time::Duration,
     dev::{ServiceRequest, ServiceResponse},
     middleware::Next,
 };
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::{
+    AppState,
+    cookies::{self, Protection},
+};
+
 const COOKIE_NAME: &str = "gatehouse_flash";
+/// Long enough to follow a redirect, short enough that an old copy is worthless.
+const LIFETIME: Duration = Duration::minutes(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,12 +35,6 @@ pub enum Level {
 pub struct FlashMessage {
     pub level: Level,
     pub text: String,
-}
-
-/// The key and cookie attributes the flash cookie needs.
-struct FlashConfig {
-    key: Key,
-    secure: bool,
 }
 
 #[derive(Default)]
@@ -63,51 +64,74 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(state) = super::AppState::of_service(&req) else {
+    let Some(state) = AppState::of_service(&req) else {
         return next.call(req).await;
     };
-    let config = FlashConfig { key: state.keys.flash.clone(), secure: state.settings.is_https() };
-    let arrived = req.cookie(COOKIE_NAME).and_then(|cookie| decode(&config.key, cookie));
-    let had_incoming = arrived.is_some();
+    let now = state.clock.now().timestamp();
+    let previous = state.previous_keys.as_ref().map(|keys| &keys.flash);
+    let arrived = cookies::open(
+        req.request(),
+        &state.settings,
+        COOKIE_NAME,
+        &state.keys.flash,
+        previous,
+        Protection::Signed,
+    )
+    .and_then(|opened| decode(&opened.value, now));
+    let had_incoming = req.cookie(&cookies::name(&state.settings, COOKIE_NAME)).is_some();
     req.extensions_mut().insert(Incoming(arrived.unwrap_or_default()));
 
     let mut res = next.call(req).await?;
     let queued = res.request().extensions_mut().remove::<Outgoing>().unwrap_or_default();
     if !queued.0.is_empty() {
-        if let Some(cookie) = encode(&config, &queued.0) {
+        if let Some(value) = encode(&queued.0, now + LIFETIME.whole_seconds()) {
+            let cookie = cookies::sealed(
+                &state.settings,
+                COOKIE_NAME,
+                value,
+                Some(LIFETIME),
+                &state.keys.flash,
+                Protection::Signed,
+            );
             res.response_mut().add_cookie(&cookie)?;
         }
     } else if had_incoming && !res.status().is_redirection() {
-        // Shown on this page: do not show it again.
-        let mut removal = base_cookie(&config, String::new());
-        removal.make_removal();
-        res.response_mut().add_cookie(&removal)?;
+        // Shown on this page (or expired, or forged): do not show it again.
+        res.response_mut().add_cookie(&cookies::removal(&state.settings, COOKIE_NAME))?;
     }
     Ok(res)
 }
 
-fn base_cookie(config: &FlashConfig, value: String) -> Cookie<'static> {
-    Cookie::build(COOKIE_NAME, value)
-        .path("/")
-        .http_only(true)
-        .secure(config.secure)
-        .same_site(SameSite::Lax)
-        .max_age(Duration::minutes(5))
-        .finish()
+/// What the cookie carries: the messages and when they stop being shown, under one signature, so
+/// a copied cookie cannot be replayed later.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    expires: i64,
+    messages: Vec<FlashMessage>,
 }
 
-fn encode(config: &FlashConfig, messages: &[FlashMessage]) -> Option<Cookie<'static>> {
-    let json = serde_json::to_vec(messages).ok()?;
-    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
-    let mut jar = CookieJar::new();
-    jar.signed_mut(&config.key).add(base_cookie(config, value));
-    jar.get(COOKIE_NAME).cloned()
+fn encode(messages: &[FlashMessage], expires: i64) -> Option<String> {
+    let json = serde_json::to_vec(&Sealed { expires, messages: messages.to_vec() }).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
 }
 
-fn decode(key: &Key, cookie: Cookie<'static>) -> Option<Vec<FlashMessage>> {
-    let mut jar = CookieJar::new();
-    jar.add_original(cookie);
-    let verified = jar.signed(key).get(COOKIE_NAME)?;
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(verified.value()).ok()?;
-    serde_json::from_slice(&json).ok()
+fn decode(value: &str, now: i64) -> Option<Vec<FlashMessage>> {
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value).ok()?;
+    let sealed: Sealed = serde_json::from_slice(&json).ok()?;
+    (sealed.expires > now).then_some(sealed.messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flash_is_shown_until_it_expires_and_not_after() {
+        let messages =
+            vec![FlashMessage { level: Level::Info, text: "You have been logged out.".to_owned() }];
+        let value = encode(&messages, 1_000).unwrap();
+        assert_eq!(decode(&value, 999), Some(messages));
+        assert_eq!(decode(&value, 1_000), None);
+        assert_eq!(decode("not base64 json", 0), None);
+    }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod error_pages;
 pub mod flash;
 pub mod guard;
+pub mod rekey;
 pub mod remember;
 pub mod request_log;
 pub mod request_shape;

@@ -16,6 +16,7 @@ use crate::{
         session_store::DbSessionStore,
     },
     config::Settings,
+    db::users::User,
 };
 
 /// The session cookie's name; over https it takes the `__Host-` prefix, which browsers only accept
@@ -53,17 +54,20 @@ pub fn identity_middleware() -> IdentityMiddleware {
     IdentityMiddleware::builder().id_key(keys::USER_ID).logout_behavior(LogoutBehavior::PurgeSession).build()
 }
 
-/// Everything that happens to a session at login: a new key (no fixation), the user id, a new CSRF
-/// token, and the device it came from.
+/// Everything that happens to a session at login: a new key (no fixation), the user id and its
+/// session epoch, a new CSRF token, and the device it came from.
 pub fn begin_login(
     req: &HttpRequest,
-    user_id: i64,
+    user: &User,
     remember: bool,
     trusted_proxies: &[std::net::IpAddr],
 ) -> Result<(), AppError> {
-    Identity::login(&req.extensions(), user_id.to_string())
+    Identity::login(&req.extensions(), user.id.to_string())
         .map_err(|e| AppError::internal(anyhow::anyhow!("identity login: {e}")))?;
     let session = req.get_session();
+    // The epoch of the user row the credentials were checked against: if they change before this
+    // session's first use, the loader ends it (a login racing a password change).
+    keys::record_epoch(&session, user.session_epoch)?;
     csrf::rotate(&session)?;
     req.extensions_mut().insert(super::csrf::LoggedInNow);
     let ip = client::client_ip(req, trusted_proxies);

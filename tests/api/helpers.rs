@@ -111,6 +111,20 @@ impl TestApp {
         Self::serve(state, Arc::new(StatementLog::default()), self._database.clone()).await
     }
 
+    /// Another instance on the same database with settings changed by `customise` (e.g. a rotated
+    /// secret). It starts from the test defaults, not from this instance's changes.
+    pub async fn another_instance_with(
+        &self,
+        customise: impl FnOnce(&mut HashMap<&'static str, String>),
+    ) -> Self {
+        let mut vars = default_vars(&self.settings.database_url);
+        customise(&mut vars);
+        let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings");
+        let db = gatehouse::db::connect(&settings.database_url).await.expect("connect another instance");
+        let state = AppState::new(settings, db, self.clock.clone()).expect("app state");
+        Self::serve(state, Arc::new(StatementLog::default()), self._database.clone()).await
+    }
+
     async fn serve(state: AppState, statements: Arc<StatementLog>, database: Rc<TestDb>) -> Self {
         let (db, clock, settings) = (state.db.clone(), state.clock.clone(), state.settings.clone());
         let service = Rc::new(test::init_service(startup::app(state)).await);
@@ -172,6 +186,15 @@ impl TestApp {
     }
 }
 
+/// The settings every test app starts from.
+fn default_vars(database_url: &str) -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("SESSION_SECRET", SECRET.to_owned()),
+        ("DATABASE_URL", database_url.to_owned()),
+        ("PUBLIC_URL", ORIGIN.to_owned()),
+    ])
+}
+
 /// Settings, a migrated connection that counts its statements, and the app state, as `serve` builds
 /// them, on `database`.
 async fn build_state(
@@ -182,11 +205,7 @@ async fn build_state(
         // `RUST_LOG=debug cargo test` shows the app's log for a failing test.
         let _ = env_logger::builder().is_test(true).try_init();
     });
-    let mut vars: HashMap<&'static str, String> = HashMap::from([
-        ("SESSION_SECRET", SECRET.to_owned()),
-        ("DATABASE_URL", database.url.clone()),
-        ("PUBLIC_URL", ORIGIN.to_owned()),
-    ]);
+    let mut vars = default_vars(&database.url);
     customise(&mut vars);
     let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings");
 

@@ -161,7 +161,7 @@ async fn the_loader_reports_an_unreachable_database_as_unavailable_not_as_logged
     let db = gatehouse::db::connect(&database.url).await.unwrap();
     db.clone().close().await.unwrap();
 
-    let error = gatehouse::auth::loader::load(&db, Some("1".to_owned())).await.unwrap_err();
+    let error = gatehouse::auth::loader::load(&db, Some("1".to_owned()), 0).await.unwrap_err();
 
     assert!(gatehouse::db::is_unavailable(&error), "{error:?}");
     let status = actix_web::ResponseError::status_code(&gatehouse::web::AppError::from(error));
