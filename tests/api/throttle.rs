@@ -326,3 +326,30 @@ async fn two_instances_share_sessions_logouts_and_lockouts() {
     assert_locked(&one.client().log_in("alice", PASSWORD).await, 15 * 60);
     assert_locked(&two.client().log_in("alice", PASSWORD).await, 15 * 60);
 }
+
+#[actix_web::test]
+async fn expired_counters_and_spent_reset_tokens_are_purged_and_a_running_lock_is_kept() {
+    use gatehouse::auth::{housekeeping, session_store::SessionPolicy};
+    let app = app_with_alice().await;
+    fail(&app.client(), "alice", 10).await;
+    fail(&app.client(), "someone-else", 2).await;
+    request_reset(&app.client(), "alice@example.com").await;
+    assert_eq!(reset_tokens(&app, 1).await, 1);
+    let policy = SessionPolicy::new(app.settings.session_idle_timeout, app.settings.session_max_age);
+    let purge = || housekeeping::purge_expired(&app.db, &app.clock, &policy, &app.settings.throttle);
+
+    let purged = purge().await.unwrap();
+    assert_eq!(purged.throttle_counters, 0, "everything is recent");
+    assert_eq!(
+        app.count_rows("throttle_counters").await,
+        5,
+        "two names, the login IP, the reset IP and address"
+    );
+
+    app.clock.advance(3 * 60 * MINUTE);
+    let purged = purge().await.unwrap();
+    assert_eq!(purged.throttle_counters, 5);
+    assert_eq!(purged.reset_tokens, 1, "the link expired after an hour");
+    assert_eq!(app.count_rows("throttle_counters").await, 0);
+    assert_eq!(app.count_rows("password_reset_tokens").await, 0);
+}
