@@ -27,6 +27,8 @@ pub struct Settings {
     pub throttle: Limits,
     /// Password hashes allowed to wait for a hashing thread; past it, logins answer 503 at once.
     pub hash_queue_limit: usize,
+    /// `false` when migrations run separately (`gatehouse migrate` with a direct connection).
+    pub migrate_on_start: bool,
 }
 
 impl Settings {
@@ -55,6 +57,7 @@ impl fmt::Debug for Settings {
             .field("session_secret_previous", &self.session_secret_previous)
             .field("throttle", &self.throttle)
             .field("hash_queue_limit", &self.hash_queue_limit)
+            .field("migrate_on_start", &self.migrate_on_start)
             .finish()
     }
 }
@@ -250,6 +253,9 @@ pub struct SettingsArgs {
     /// Password hashes that may wait for a hashing thread; more answer 503 at once. 0 = no bound.
     #[arg(long, env = "HASH_QUEUE_LIMIT", default_value = DEFAULT_HASH_QUEUE_LIMIT, global = true)]
     hash_queue_limit: Option<String>,
+    /// `false` when migrations run separately (`gatehouse migrate` with a direct DATABASE_URL).
+    #[arg(long, env = "MIGRATE_ON_START", default_value = "true", global = true)]
+    migrate_on_start: Option<String>,
 }
 
 impl fmt::Debug for SettingsArgs {
@@ -445,6 +451,7 @@ impl Settings {
             session_secret_previous,
             throttle,
             hash_queue_limit: usize::try_from(hash_queue_limit).unwrap_or(usize::MAX),
+            migrate_on_start: switch(&args.migrate_on_start, "MIGRATE_ON_START", true)?,
         })
     }
 }
@@ -456,6 +463,16 @@ pub fn load_dotenv() -> Result<(), ConfigError> {
             Err(ConfigError::Invalid { name: ".env", reason: error.to_string() })
         }
         _ => Ok(()),
+    }
+}
+
+/// On or off: `on`/`off`, `true`/`false`, `yes`/`no`, `1`/`0`.
+fn switch(value: &Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match non_empty(value).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if matches!(v.as_str(), "on" | "true" | "yes" | "1") => Ok(true),
+        Some(v) if matches!(v.as_str(), "off" | "false" | "no" | "0") => Ok(false),
+        Some(v) => Err(ConfigError::Invalid { name, reason: format!("`{v}` is neither on nor off") }),
     }
 }
 

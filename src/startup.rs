@@ -67,20 +67,39 @@ pub fn app(
         .wrap(from_fn(request_log::middleware))
 }
 
-/// Connects and brings the schema up to date: what `serve`, `migrate` and the tests all do first.
-pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(&settings.database_url)
+/// Opens the pool as the settings say.
+pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    db::connect(&settings.database_url)
         .await
-        .with_context(|| format!("connecting to the database ({})", database_kind(&settings.database_url)))?;
+        .with_context(|| format!("connecting to the database ({})", database_kind(&settings.database_url)))
+}
+
+/// Connects and brings the schema up to date: what `migrate` and the tests do first.
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(settings).await?;
     Migrator::up(&db, None).await.context("applying migrations")?;
     Ok(db)
 }
 
-/// `gatehouse serve`: migrate, then serve until stopped.
+/// `gatehouse serve`: migrate (unless `MIGRATE_ON_START=false`), then serve until stopped.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     warn_about_risky_settings(&settings);
     return_hashing_memory_to_the_system();
-    let db = connect_and_migrate(&settings).await?;
+    let db = if settings.migrate_on_start {
+        connect_and_migrate(&settings).await?
+    } else {
+        let db = connect(&settings).await?;
+        // Migrations run elsewhere; a schema behind the code is worth a loud line, not a refusal.
+        match Migrator::get_pending_migrations(&db).await {
+            Ok(pending) if !pending.is_empty() => log::warn!(
+                "MIGRATE_ON_START=false and {} migration(s) are pending: run `gatehouse migrate`",
+                pending.len()
+            ),
+            Ok(_) => {}
+            Err(error) => log::warn!("could not check for pending migrations: {error}"),
+        }
+        db
+    };
     let state = AppState::new(settings.clone(), db, Clock::default())?;
     spawn_purges(&state);
     let server = HttpServer::new({

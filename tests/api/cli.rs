@@ -127,3 +127,60 @@ async fn create_user_refuses_a_weak_password_with_the_reason() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("Use at least 15 characters."), "{stderr}");
 }
+
+#[actix_web::test]
+async fn serve_without_migrating_warns_about_pending_migrations_and_still_serves_a_migrated_database() {
+    let database = TestDb::create_shared().await;
+    let dir = std::env::temp_dir().join(format!("gatehouse-nomigrate-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let serve = || {
+        gatehouse()
+            .arg("serve")
+            .current_dir(&dir)
+            .env("DATABASE_URL", &database.url)
+            .env("SESSION_SECRET", SECRET)
+            .env("MIGRATE_ON_START", "false")
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let wait_healthy = || {
+        (0..100).any(|_| {
+            let healthy = gatehouse()
+                .arg("healthcheck")
+                .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+                .output()
+                .unwrap()
+                .status
+                .success();
+            if !healthy {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            healthy
+        })
+    };
+
+    // A database nobody migrated: the server says so, loudly, and leaves the schema alone.
+    let mut unmigrated = serve();
+    assert!(wait_healthy());
+    unmigrated.kill().unwrap();
+    let output = unmigrated.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("migration(s) are pending: run `gatehouse migrate`"), "{stderr}");
+
+    let migrated = gatehouse()
+        .arg("migrate")
+        .env("DATABASE_URL", &database.url)
+        .env("SESSION_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
+    let mut server = serve();
+    assert!(wait_healthy());
+    server.kill().unwrap();
+    let output = server.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("pending"));
+    std::fs::remove_dir_all(dir).ok();
+}
