@@ -16,44 +16,37 @@ pub async fn find(db: &impl ConnectionTrait, key: &str) -> Result<Option<Counter
 }
 
 /// Counts one failure: in the current window if it started after `window_start`, else in a new
-/// window that starts now. Returns the counter as it is afterwards.
+/// window that starts now. One upsert, so concurrent failures (several instances, a parallel flood)
+/// each count: two of them can never both start "a new window of one". Returns the counter after.
 pub async fn count_failure(
     db: &impl ConnectionTrait,
     key: &str,
     window_start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Counter, sea_orm::DbErr> {
-    let counted = throttle_counters::Entity::update_many()
-        .col_expr(throttle_counters::Column::Failures, Expr::col(throttle_counters::Column::Failures).add(1))
-        .col_expr(throttle_counters::Column::UpdatedAt, Expr::value(now))
-        .filter(throttle_counters::Column::Key.eq(key))
-        .filter(throttle_counters::Column::WindowStartedAt.gt(window_start))
-        .exec(db)
-        .await?
-        .rows_affected;
-    if counted == 0 {
-        // No row, or its window is over: start a new window, keeping the lock history.
-        let new_window = throttle_counters::ActiveModel {
-            key: Set(key.to_owned()),
-            failures: Set(1),
-            window_started_at: Set(now),
-            locked_until: Set(None),
-            locks: Set(0),
-            updated_at: Set(now),
-        };
-        throttle_counters::Entity::insert(new_window)
-            .on_conflict(
-                OnConflict::column(throttle_counters::Column::Key)
-                    .update_columns([
-                        throttle_counters::Column::Failures,
-                        throttle_counters::Column::WindowStartedAt,
-                        throttle_counters::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
+    use throttle_counters::{Column, Entity};
+    let in_window = Expr::col((Entity, Column::WindowStartedAt)).gt(window_start);
+    let failures = Expr::case(in_window.clone(), Expr::col((Entity, Column::Failures)).add(1)).finally(1);
+    let window_started_at =
+        Expr::case(in_window, Expr::col((Entity, Column::WindowStartedAt))).finally(Expr::value(now));
+    let first = throttle_counters::ActiveModel {
+        key: Set(key.to_owned()),
+        failures: Set(1),
+        window_started_at: Set(now),
+        locked_until: Set(None),
+        locks: Set(0),
+        updated_at: Set(now),
+    };
+    Entity::insert(first)
+        .on_conflict(
+            OnConflict::column(Column::Key)
+                .value(Column::Failures, failures)
+                .value(Column::WindowStartedAt, window_started_at)
+                .value(Column::UpdatedAt, Expr::value(now))
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
     find(db, key).await?.ok_or_else(|| sea_orm::DbErr::RecordNotFound(format!("throttle counter {key}")))
 }
 

@@ -47,7 +47,7 @@ async fn events(app: &TestApp, username: &str, kind: &str, expected: usize) -> u
     let user_id = app.user_id(username).await;
     // Some events are recorded after the answer: give them a moment.
     let mut n = 0;
-    for _ in 0..50 {
+    for _ in 0..250 {
         n = entity::audit_events::Entity::find()
             .filter(entity::audit_events::Column::UserId.eq(user_id))
             .filter(entity::audit_events::Column::Kind.eq(kind))
@@ -235,7 +235,7 @@ async fn request_reset(client: &TestClient, email: &str) -> TestResponse {
 async fn reset_tokens(app: &TestApp, expected: i64) -> i64 {
     // Links are issued after the answer: wait for the background work to settle.
     let mut count = 0;
-    for _ in 0..50 {
+    for _ in 0..250 {
         count = app.count_rows("password_reset_tokens").await;
         if count == expected {
             break;
@@ -352,4 +352,22 @@ async fn expired_counters_and_spent_reset_tokens_are_purged_and_a_running_lock_i
     assert_eq!(purged.reset_tokens, 1, "the link expired after an hour");
     assert_eq!(app.count_rows("throttle_counters").await, 0);
     assert_eq!(app.count_rows("password_reset_tokens").await, 0);
+}
+
+#[actix_web::test]
+async fn concurrent_failures_all_count_and_start_exactly_one_lock() {
+    use gatehouse::auth::throttle::{self, Key};
+    let app = TestApp::spawn().await;
+    let key = Key::login_name("flooded");
+    let limit = app.settings.throttle.login;
+    let now = app.clock.now();
+    // Exactly the limit, all at once: if any two started "a new window" together, one would be lost.
+    let attempts = (0..limit.max_failures).map(|_| throttle::record_failure(&app.db, &key, &limit, now));
+    let results = futures_util::future::join_all(attempts).await;
+    let locks_started = results.into_iter().map(Result::unwrap).filter(Option::is_some).count();
+    assert_eq!(locks_started, 1, "ten parallel failures lock the name, once");
+    assert!(matches!(
+        throttle::status(&app.db, &key, &limit, now).await.unwrap(),
+        throttle::Status::Locked { .. }
+    ));
 }
