@@ -22,6 +22,11 @@ pub enum Event {
     LoginLocked,
     LoginLockEnded,
     PasswordResetSuppressed,
+    AdminDeactivated,
+    AdminActivated,
+    AdminRoleChanged,
+    AdminEndedSessions,
+    AdminSentReset,
 }
 
 impl Event {
@@ -41,6 +46,11 @@ impl Event {
             Self::LoginLocked => "login_locked",
             Self::LoginLockEnded => "login_lock_ended",
             Self::PasswordResetSuppressed => "password_reset_suppressed",
+            Self::AdminDeactivated => "admin_deactivated",
+            Self::AdminActivated => "admin_activated",
+            Self::AdminRoleChanged => "admin_role_changed",
+            Self::AdminEndedSessions => "admin_ended_sessions",
+            Self::AdminSentReset => "admin_sent_reset",
         }
     }
 
@@ -61,6 +71,11 @@ impl Event {
             "login_locked" => "Sign-in attempts were blocked",
             "login_lock_ended" => "Sign-in block ended",
             "password_reset_suppressed" => "Password reset email held back (too many requests)",
+            "admin_deactivated" => "An administrator deactivated the account",
+            "admin_activated" => "An administrator reactivated the account",
+            "admin_role_changed" => "An administrator changed the account's role",
+            "admin_ended_sessions" => "An administrator ended your sessions",
+            "admin_sent_reset" => "An administrator sent you a password reset link",
             _ => "Security event",
         }
     }

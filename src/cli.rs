@@ -1,4 +1,5 @@
-//! The commands of the one binary: `serve` (the default), `migrate`, `create-user`, `healthcheck`.
+//! The commands of the one binary: `serve` (the default), `migrate`, `create-user`, `healthcheck`,
+//! and the operator's `users …` and `sessions purge`.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
@@ -6,9 +7,13 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::{
+    audit::{self, Event, Origin},
     auth::{
         accounts::{self, RegisterError, Registration},
+        admin::{self, Actor, AdminError},
+        housekeeping,
         password::{Password, PasswordHasher},
+        session_store::SessionPolicy,
     },
     clock::Clock,
     config::{Settings, SettingsArgs},
@@ -43,6 +48,57 @@ pub enum Command {
         #[arg(long)]
         admin: bool,
     },
+    /// Look after accounts: list, deactivate, activate, set a role, end sessions.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Expiring rows.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List users, newest first, with their live sessions.
+    List {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only users whose username or email contains this (any case).
+        #[arg(long)]
+        query: Option<String>,
+    },
+    /// Lock a user out: they cannot log in, and every session of theirs ends now.
+    Deactivate {
+        /// Username or email.
+        name: String,
+    },
+    /// Let a deactivated user log in again.
+    Activate {
+        /// Username or email.
+        name: String,
+    },
+    /// Give a user the role `admin` or `user`.
+    SetRole {
+        /// Username or email.
+        name: String,
+        #[arg(value_parser = ["admin", "user"])]
+        role: String,
+    },
+    /// End every session of a user (they must log in again).
+    EndSessions {
+        /// Username or email.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Delete expired sessions, throttle counters and spent or expired reset tokens now.
+    Purge,
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -52,6 +108,18 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Migrate => {
             startup::connect_and_migrate(&settings).await?;
             log::info!("migrations are up to date");
+            Ok(())
+        }
+        Command::Users { command } => users(command, &settings).await,
+        Command::Sessions { command: SessionsCommand::Purge } => {
+            let db = startup::connect_and_migrate(&settings).await?;
+            let policy = SessionPolicy::new(settings.session_idle_timeout, settings.session_max_age);
+            let purged =
+                housekeeping::purge_expired(&db, &Clock::default(), &policy, &settings.throttle).await?;
+            println!(
+                "purged {} expired session(s), {} throttle counter(s), {} reset token(s)",
+                purged.sessions, purged.throttle_counters, purged.reset_tokens
+            );
             Ok(())
         }
         Command::CreateUser { username, email, admin } => {
@@ -87,6 +155,105 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// The operator's account commands; each act is a security event "by an operator".
+async fn users(command: UsersCommand, settings: &Settings) -> anyhow::Result<()> {
+    let db = startup::connect_and_migrate(settings).await?;
+    let clock = Clock::default();
+    let actor = Actor::Cli;
+    let record = |event: Event, user_id: i64| {
+        let (db, clock, detail) = (db.clone(), clock.clone(), actor.describe());
+        async move { audit::record(&db, &clock, event, Some(user_id), &Origin::default(), Some(detail)).await }
+    };
+    match command {
+        UsersCommand::List { json, query } => list_users(&db, &clock, query.as_deref(), json).await,
+        UsersCommand::Deactivate { name } => {
+            let user = admin::find_by_name(&db, &name).await.map_err(cli_error(&name))?;
+            admin::deactivate(&db, &clock, &actor, user.id).await.map_err(cli_error(&name))?;
+            record(Event::AdminDeactivated, user.id).await;
+            println!("deactivated {} ({}): every session ended, login refused", user.username, user.email);
+            Ok(())
+        }
+        UsersCommand::Activate { name } => {
+            let user = admin::find_by_name(&db, &name).await.map_err(cli_error(&name))?;
+            admin::activate(&db, &clock, user.id).await.map_err(cli_error(&name))?;
+            record(Event::AdminActivated, user.id).await;
+            println!("activated {} ({})", user.username, user.email);
+            Ok(())
+        }
+        UsersCommand::SetRole { name, role } => {
+            let user = admin::find_by_name(&db, &name).await.map_err(cli_error(&name))?;
+            admin::set_role(&db, &clock, &actor, user.id, &role).await.map_err(cli_error(&name))?;
+            record(Event::AdminRoleChanged, user.id).await;
+            println!("{} ({}) now has the role {role}", user.username, user.email);
+            Ok(())
+        }
+        UsersCommand::EndSessions { name } => {
+            let user = admin::find_by_name(&db, &name).await.map_err(cli_error(&name))?;
+            let (_, ended) = admin::end_sessions(&db, &clock, user.id).await.map_err(cli_error(&name))?;
+            record(Event::AdminEndedSessions, user.id).await;
+            println!("ended {ended} session(s) of {} ({})", user.username, user.email);
+            Ok(())
+        }
+    }
+}
+
+fn cli_error(name: &str) -> impl FnOnce(AdminError) -> anyhow::Error + '_ {
+    move |error| match error {
+        AdminError::UnknownUser => anyhow::anyhow!("no user has the username or email `{name}`"),
+        other => anyhow::Error::new(other),
+    }
+}
+
+async fn list_users(
+    db: &sea_orm::DatabaseConnection,
+    clock: &Clock,
+    query: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    let mut page = 1;
+    loop {
+        let listing = admin::list_users(db, clock, query, page).await?;
+        rows.extend(listing.users);
+        if page >= listing.pages {
+            break;
+        }
+        page += 1;
+    }
+    if json {
+        let users: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(user, live)| {
+                serde_json::json!({
+                    "id": user.id,
+                    "username": user.username,
+                    "email": user.email,
+                    "role": user.role,
+                    "active": user.is_active,
+                    "created_at": user.created_at.to_rfc3339(),
+                    "last_login_at": user.last_login_at.map(|at| at.to_rfc3339()),
+                    "live_sessions": live,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&users)?);
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<32} {:<40} {:<6} {:<12} {:>8}",
+        "id", "username", "email", "role", "status", "sessions"
+    );
+    for (user, live) in &rows {
+        let status = if user.is_active { "active" } else { "deactivated" };
+        println!(
+            "{:<6} {:<32} {:<40} {:<6} {:<12} {:>8}",
+            user.id, user.username, user.email, user.role, status, live
+        );
+    }
+    println!("{} user(s)", rows.len());
+    Ok(())
 }
 
 /// From a terminal: asked twice without echo. From a pipe: the first line, taken as confirmed.

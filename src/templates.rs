@@ -22,6 +22,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("password_reset_form.html", include_str!("../templates/password_reset_form.html")),
     ("password_reset_invalid.html", include_str!("../templates/password_reset_invalid.html")),
     ("too_many_attempts.html", include_str!("../templates/too_many_attempts.html")),
+    ("admin_users.html", include_str!("../templates/admin_users.html")),
+    ("admin_user.html", include_str!("../templates/admin_user.html")),
     ("emails/password_reset.txt", include_str!("../templates/emails/password_reset.txt")),
     ("emails/password_reset.html", include_str!("../templates/emails/password_reset.html")),
     ("emails/email_changed.txt", include_str!("../templates/emails/email_changed.txt")),

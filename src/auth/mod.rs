@@ -3,6 +3,7 @@
 //! of routes, pages or start-up: `web` wires it into requests.
 
 pub mod accounts;
+pub mod admin;
 pub mod csrf;
 pub mod housekeeping;
 pub mod loader;

@@ -66,10 +66,20 @@ pub async fn request(
     if throttle::take(db, &Key::reset_email(email), &limits.reset_emails, now).await?.is_err() {
         return Ok(Requested::Suppressed { user });
     }
+    Ok(Requested::Issued(issue(db, clock, user).await?))
+}
+
+/// A new reset link for `user`, without the per-address budget: for an administrator's "send reset".
+pub async fn issue(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    user: db::users::User,
+) -> Result<IssuedToken, ResetError> {
+    let now = clock.now();
     let token = tokens::random_url_safe::<32>()?;
     let token_hash = tokens::sha256_hex(&token);
     db::password_reset_tokens::insert(db, user.id, token_hash, now, now + VALID_FOR).await?;
-    Ok(Requested::Issued(IssuedToken { user, token }))
+    Ok(IssuedToken { user, token })
 }
 
 /// The user a token may reset, if it is valid now. Takes the token's hash (see `hash_token`): the raw

@@ -158,3 +158,26 @@ pub async fn purge_expired(
         .await?;
     Ok(result.rows_affected)
 }
+
+/// How many unexpired sessions each of `user_ids` has.
+pub async fn count_live_by_user(
+    db: &impl ConnectionTrait,
+    user_ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashMap<i64, i64>, sea_orm::DbErr> {
+    use sea_orm::QuerySelect;
+    if user_ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let rows: Vec<(Option<i64>, i64)> = sessions::Entity::find()
+        .select_only()
+        .column(sessions::Column::UserId)
+        .column_as(sessions::Column::Id.count(), "live")
+        .filter(sessions::Column::UserId.is_in(user_ids.iter().copied()))
+        .filter(sessions::Column::ExpiresAt.gt(now))
+        .group_by(sessions::Column::UserId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(user_id, live)| user_id.map(|id| (id, live))).collect())
+}

@@ -115,6 +115,79 @@ pub async fn change_password_hash(
     user.map(|u| u.session_epoch).ok_or_else(|| sea_orm::DbErr::RecordNotFound(format!("user {id}")))
 }
 
+/// Raises the session epoch: every session made before this is over on its next request.
+pub async fn bump_session_epoch(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait as _};
+    users::Entity::update_many()
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .col_expr(users::Column::SessionEpoch, Expr::col(users::Column::SessionEpoch).add(1))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_role(
+    db: &impl ConnectionTrait,
+    id: i64,
+    role: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    users::Entity::update_many()
+        .col_expr(users::Column::Role, sea_orm::sea_query::Expr::value(role))
+        .col_expr(users::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The condition "username or email contains `query`", case-insensitively, with `%`, `_` and `\`
+/// in the query taken literally. Both columns are stored case-folded.
+fn matching(query: Option<&str>) -> sea_orm::Condition {
+    use sea_orm::sea_query::LikeExpr;
+    let Some(query) = query.map(str::trim).filter(|q| !q.is_empty()) else {
+        return sea_orm::Condition::all();
+    };
+    let escaped: String = query
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+        .collect();
+    let pattern = format!("%{escaped}%");
+    Condition::any()
+        .add(users::Column::UsernameKey.like(LikeExpr::new(pattern.clone()).escape('\\')))
+        .add(users::Column::Email.like(LikeExpr::new(pattern).escape('\\')))
+}
+
+/// One page of the users whose name or email contains `query`, newest first.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    query: Option<&str>,
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<User>, sea_orm::DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    users::Entity::find()
+        .filter(matching(query))
+        .order_by_desc(users::Column::CreatedAt)
+        .order_by_desc(users::Column::Id)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await
+}
+
+/// How many users `search` would find in all.
+pub async fn count_matching(db: &impl ConnectionTrait, query: Option<&str>) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::PaginatorTrait;
+    users::Entity::find().filter(matching(query)).count(db).await
+}
+
 pub async fn set_active(
     db: &impl ConnectionTrait,
     id: i64,

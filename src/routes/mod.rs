@@ -3,6 +3,7 @@
 
 mod account;
 mod account_sessions;
+mod admin;
 mod assets;
 mod dashboard;
 mod health;
@@ -14,7 +15,10 @@ mod register;
 
 use actix_web::{Resource, middleware::from_fn, web};
 
-use crate::web::{Route, guard::require_login};
+use crate::web::{
+    Route,
+    guard::{require_admin, require_login},
+};
 
 /// A resource registered under its route's name and pattern.
 fn resource(route: Route) -> Resource {
@@ -55,5 +59,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource_in(Account, AccountSessionsRevokeOthers).post(account_sessions::revoke_others),
                 )
                 .service(resource_in(Account, AccountSessionRevoke).post(account_sessions::revoke)),
+        )
+        // Administrators only: the login guard runs first (outermost), then the role check.
+        .service(
+            web::scope(AdminUsers.pattern())
+                .wrap(from_fn(require_admin))
+                .wrap(from_fn(require_login))
+                .service(resource_in(AdminUsers, AdminUsers).get(admin::list))
+                .service(resource_in(AdminUsers, AdminUser).get(admin::show))
+                .service(resource_in(AdminUsers, AdminUserDeactivate).post(admin::deactivate))
+                .service(resource_in(AdminUsers, AdminUserActivate).post(admin::activate))
+                .service(resource_in(AdminUsers, AdminUserRole).post(admin::set_role))
+                .service(resource_in(AdminUsers, AdminUserEndSessions).post(admin::end_sessions))
+                .service(resource_in(AdminUsers, AdminUserSendReset).post(admin::send_reset)),
         );
 }

@@ -201,7 +201,7 @@ pub async fn confirm(
     }
 }
 
-fn send_link(state: &AppState, issued: &reset::IssuedToken) {
+pub(super) fn send_link(state: &AppState, issued: &reset::IssuedToken) {
     let mut context = tera::Context::new();
     context.insert("username", &issued.user.username);
     context.insert("link", &format!("{}/password-reset/{}", state.settings.public_origin, issued.token));

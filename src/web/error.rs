@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use crate::{
     auth::{
         accounts::{AuthError, ChangeError, FieldErrors, RegisterError},
+        admin::AdminError,
         password::PasswordError,
         reset::ResetError,
         session::SessionError,
@@ -21,6 +22,8 @@ pub enum AppError {
     BadRequest,
     #[error("Your session has expired or the form came from another site. Reload the page and try again.")]
     CsrfRejected,
+    #[error("Please log in to access this page.")]
+    Unauthorized,
     #[error("You are not allowed to see this page.")]
     Forbidden,
     #[error("There is no page at this address.")]
@@ -51,6 +54,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::CsrfRejected | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -139,6 +143,18 @@ impl From<ChangeError> for AppError {
             ChangeError::Invalid(errors) => unhandled_validation(&errors),
             ChangeError::Database(error) => error.into(),
             ChangeError::Hashing(error) => error.into(),
+        }
+    }
+}
+
+impl From<AdminError> for AppError {
+    fn from(error: AdminError) -> Self {
+        match error {
+            AdminError::UnknownUser => Self::NotFound,
+            AdminError::Database(error) => error.into(),
+            refusal => {
+                Self::internal(anyhow::anyhow!("an administrator's refused act was not shown: {refusal}"))
+            }
         }
     }
 }

@@ -166,7 +166,8 @@ impl ErrorPage {
 fn describe(status: StatusCode) -> (&'static str, &'static str) {
     match status.as_u16() {
         400 => ("Bad request", "The request could not be understood. Check the form and try again."),
-        401 | 403 => ("Forbidden", "You are not allowed to see this page."),
+        401 => ("Login required", "Please log in to access this page."),
+        403 => ("Forbidden", "You are not allowed to see this page."),
         404 => ("Page not found", "There is no page at this address. Check the link, or go back home."),
         405 => ("Method not allowed", "This address does not accept that kind of request."),
         408 => ("Request timeout", "The request took too long to arrive. Please try again."),
@@ -190,7 +191,7 @@ fn is_rendered(res: &ServiceResponse<BoxBody>) -> bool {
 }
 
 /// JSON only for clients that accept JSON and not HTML (`Accept: application/json`).
-fn wants_json(headers: &actix_web::http::header::HeaderMap) -> bool {
+pub fn wants_json(headers: &actix_web::http::header::HeaderMap) -> bool {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return false;
     };

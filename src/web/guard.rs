@@ -9,7 +9,7 @@ use actix_web::{
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{Route, flash};
+use super::{AppError, Route, error_pages::wants_json, flash};
 use crate::auth::CurrentUser;
 
 /// What a `next` value may leave unescaped: unreserved characters and `/`.
@@ -26,6 +26,10 @@ pub async fn require_login(
     if req.extensions().get::<CurrentUser>().is_some() {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
+    // A program asking for JSON gets a status it can act on, not a login page.
+    if wants_json(req.headers()) {
+        return Ok(req.error_response(AppError::Unauthorized).map_into_right_body());
+    }
     let location = format!("{}?next={}", Route::Login.path(), encode_next(req.uri()));
     flash::send(req.request(), flash::Level::Info, LOGIN_REQUIRED_MESSAGE);
     let response = HttpResponse::SeeOther()
@@ -39,4 +43,17 @@ pub async fn require_login(
 fn encode_next(uri: &actix_web::http::Uri) -> String {
     let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
     utf8_percent_encode(path_and_query, NEXT_ENCODE_SET).to_string()
+}
+
+/// Inside `require_login` on the admin scope: a logged-in user who is not an administrator gets the
+/// 403 page (or JSON).
+pub async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let is_admin = req.extensions().get::<CurrentUser>().is_some_and(CurrentUser::is_admin);
+    if is_admin {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    }
+    Ok(req.error_response(AppError::Forbidden).map_into_right_body())
 }

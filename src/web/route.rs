@@ -24,10 +24,17 @@ pub enum Route {
     AccountSessions,
     AccountSessionsRevokeOthers,
     AccountSessionRevoke,
+    AdminUsers,
+    AdminUser,
+    AdminUserDeactivate,
+    AdminUserActivate,
+    AdminUserRole,
+    AdminUserEndSessions,
+    AdminUserSendReset,
 }
 
 impl Route {
-    pub const ALL: [Route; 17] = [
+    pub const ALL: [Route; 24] = [
         Self::Home,
         Self::Register,
         Self::Login,
@@ -45,6 +52,13 @@ impl Route {
         Self::AccountSessions,
         Self::AccountSessionsRevokeOthers,
         Self::AccountSessionRevoke,
+        Self::AdminUsers,
+        Self::AdminUser,
+        Self::AdminUserDeactivate,
+        Self::AdminUserActivate,
+        Self::AdminUserRole,
+        Self::AdminUserEndSessions,
+        Self::AdminUserSendReset,
     ];
 
     /// The name the route is registered under (for `url_for` and the logs).
@@ -67,6 +81,13 @@ impl Route {
             Self::AccountSessions => "account_sessions",
             Self::AccountSessionsRevokeOthers => "account_sessions_revoke_others",
             Self::AccountSessionRevoke => "account_session_revoke",
+            Self::AdminUsers => "admin_users",
+            Self::AdminUser => "admin_user",
+            Self::AdminUserDeactivate => "admin_user_deactivate",
+            Self::AdminUserActivate => "admin_user_activate",
+            Self::AdminUserRole => "admin_user_role",
+            Self::AdminUserEndSessions => "admin_user_end_sessions",
+            Self::AdminUserSendReset => "admin_user_send_reset",
         }
     }
 
@@ -90,6 +111,13 @@ impl Route {
             Self::AccountSessions => "/account/sessions",
             Self::AccountSessionsRevokeOthers => "/account/sessions/revoke-others",
             Self::AccountSessionRevoke => "/account/sessions/{id}/revoke",
+            Self::AdminUsers => "/admin/users",
+            Self::AdminUser => "/admin/users/{id}",
+            Self::AdminUserDeactivate => "/admin/users/{id}/deactivate",
+            Self::AdminUserActivate => "/admin/users/{id}/activate",
+            Self::AdminUserRole => "/admin/users/{id}/role",
+            Self::AdminUserEndSessions => "/admin/users/{id}/end-sessions",
+            Self::AdminUserSendReset => "/admin/users/{id}/send-reset",
         }
     }
 
@@ -109,6 +137,21 @@ impl Route {
                 | Self::AccountSessions
                 | Self::PasswordReset
         )
+    }
+
+    /// The path with each `{…}` segment filled, in order, from `params` (for links and redirects to one
+    /// user's page).
+    pub fn path_with(self, params: &[&str]) -> String {
+        let mut params = params.iter();
+        self.pattern()
+            .split('/')
+            .map(
+                |segment| {
+                    if segment.starts_with('{') { params.next().copied().unwrap_or(segment) } else { segment }
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// The pattern relative to `scope` (a route that is a prefix of this one), for `web::scope`.
@@ -144,6 +187,12 @@ mod tests {
         for route in Route::ALL.iter().filter(|r| r.is_redirect_target()) {
             assert!(!route.pattern().contains('{'), "{route:?}");
         }
+    }
+
+    #[test]
+    fn parameters_fill_their_segments_in_order() {
+        assert_eq!(Route::AdminUserRole.path_with(&["42"]), "/admin/users/42/role");
+        assert_eq!(Route::AdminUsers.path_with(&[]), "/admin/users");
     }
 
     #[test]

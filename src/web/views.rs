@@ -110,6 +110,8 @@ pub struct EventView {
     pub when: String,
     pub ip: String,
     pub device: String,
+    /// Who did it, when someone else did (an administrator or an operator).
+    pub detail: Option<String>,
 }
 
 impl EventView {
@@ -119,6 +121,42 @@ impl EventView {
             when: relative_time(event.created_at, now),
             ip: event.ip.clone().unwrap_or_else(|| "unknown".to_owned()),
             device: describe_device(event.user_agent.as_deref()),
+            detail: event.detail.clone(),
+        }
+    }
+}
+
+/// One row of the admin's user list (or the head of one user's page).
+#[derive(Clone, Debug, Serialize)]
+pub struct AdminUserView {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub role: String,
+    pub is_admin: bool,
+    pub is_active: bool,
+    pub created: String,
+    pub last_login: String,
+    pub live_sessions: i64,
+    /// The administrator looking at the page: their own row offers no self-lockout.
+    pub is_self: bool,
+}
+
+impl AdminUserView {
+    pub fn new(user: &crate::db::users::User, live_sessions: i64, viewer_id: i64) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            email: user.email.clone(),
+            role: user.role.clone(),
+            is_admin: user.role == crate::auth::accounts::ROLE_ADMIN,
+            is_active: user.is_active,
+            created: user.created_at.format("%Y-%m-%d").to_string(),
+            last_login: user
+                .last_login_at
+                .map_or_else(|| "never".to_owned(), |at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+            live_sessions,
+            is_self: user.id == viewer_id,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod account;
 mod account_sessions;
+mod admin;
 mod cli;
 mod compose;
 mod csrf;

@@ -1,0 +1,246 @@
+//! `/admin/users`: looking after accounts (role `admin`). Every act is refused when it would lock the
+//! administrator out, takes effect on the user's next request, is recorded naming the actor, and
+//! answers with a confirmation on the user's page.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use serde::Deserialize;
+
+use super::password_reset;
+use crate::{
+    audit::Event,
+    auth::{
+        CurrentUser,
+        admin::{self, Actor, AdminError},
+        reset,
+    },
+    web::{
+        AppError, AppState, Route,
+        audit::Audit,
+        csrf, flash,
+        route::see_other_path,
+        views::{self, AdminUserView, EventView, SessionView},
+    },
+};
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    page: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+/// `?page=` from 1; anything else is no page of ours.
+fn page_number(raw: Option<&str>) -> Option<u64> {
+    match raw.map(str::trim) {
+        None | Some("") => Some(1),
+        Some(raw) => raw.parse::<u64>().ok().filter(|page| *page >= 1),
+    }
+}
+
+pub async fn list(
+    req: HttpRequest,
+    user: CurrentUser,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let page = page_number(query.page.as_deref()).ok_or(AppError::NotFound)?;
+    let search = Some(query.q.trim()).filter(|q| !q.is_empty());
+    let listing = admin::list_users(&state.db, &state.clock, search, page).await?;
+    let rows: Vec<AdminUserView> =
+        listing.users.iter().map(|(row, live)| AdminUserView::new(row, *live, user.id)).collect();
+    csrf::form_token(&req)?;
+    let mut context = tera::Context::new();
+    context.insert("users", &rows);
+    context.insert("q", query.q.trim());
+    let q_encoded = percent_encoding::utf8_percent_encode(query.q.trim(), percent_encoding::NON_ALPHANUMERIC);
+    context.insert("q_encoded", &q_encoded.to_string());
+    context.insert("page", &listing.page);
+    context.insert("pages", &listing.pages);
+    context.insert("total", &listing.total);
+    views::render(&req, StatusCode::OK, "admin_users.html", context)
+}
+
+pub async fn show(
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    render_user(&req, &user, &state, path.into_inner(), StatusCode::OK, None).await
+}
+
+async fn render_user(
+    req: &HttpRequest,
+    viewer: &CurrentUser,
+    state: &AppState,
+    user_id: i64,
+    status: StatusCode,
+    refusal: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let detail = admin::user_detail(&state.db, user_id).await?;
+    let now = state.clock.now();
+    let sessions: Vec<SessionView> =
+        detail.sessions.iter().map(|row| SessionView::new(row, None, now)).collect();
+    let events: Vec<EventView> = detail.events.iter().map(|event| EventView::new(event, now)).collect();
+    csrf::form_token(req)?;
+    let mut context = tera::Context::new();
+    context.insert(
+        "target",
+        &AdminUserView::new(&detail.user, i64::try_from(sessions.len()).unwrap_or(0), viewer.id),
+    );
+    context.insert("sessions", &sessions);
+    context.insert("events", &events);
+    context.insert("refusal", &refusal);
+    views::render(req, status, "admin_user.html", context)
+}
+
+/// What an action did, for the flash and the security log.
+struct Done {
+    user_id: i64,
+    event: Event,
+    message: String,
+}
+
+/// Records and confirms a finished action, or shows the refusal on the user's page (422).
+async fn answer(
+    req: &HttpRequest,
+    viewer: &CurrentUser,
+    state: &AppState,
+    audit: &Audit,
+    user_id: i64,
+    outcome: Result<Done, AdminError>,
+) -> Result<HttpResponse, AppError> {
+    match outcome {
+        Ok(done) => {
+            let actor = Actor::admin(viewer);
+            audit.record(done.event, Some(done.user_id), Some(actor.describe())).await;
+            log::info!("{} ({}) {}", done.message, done.event.code(), actor.describe());
+            flash::send(req, flash::Level::Success, done.message);
+            Ok(see_other_path(&Route::AdminUser.path_with(&[&done.user_id.to_string()])))
+        }
+        Err(AdminError::UnknownUser) => Err(AppError::NotFound),
+        Err(AdminError::Database(error)) => Err(error.into()),
+        Err(refusal) => {
+            render_user(
+                req,
+                viewer,
+                state,
+                user_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(refusal.to_string()),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn deactivate(
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+    audit: Audit,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let outcome =
+        admin::deactivate(&state.db, &state.clock, &Actor::admin(&user), id).await.map(|target| Done {
+            user_id: target.id,
+            event: Event::AdminDeactivated,
+            message: format!("{} is deactivated and logged out everywhere.", target.username),
+        });
+    answer(&req, &user, &state, &audit, id, outcome).await
+}
+
+pub async fn activate(
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+    audit: Audit,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let outcome = admin::activate(&state.db, &state.clock, id).await.map(|target| Done {
+        user_id: target.id,
+        event: Event::AdminActivated,
+        message: format!("{} can log in again.", target.username),
+    });
+    answer(&req, &user, &state, &audit, id, outcome).await
+}
+
+pub async fn set_role(
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<RoleForm>,
+    state: web::Data<AppState>,
+    audit: Audit,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let role = form.role.trim().to_owned();
+    let outcome =
+        admin::set_role(&state.db, &state.clock, &Actor::admin(&user), id, &role).await.map(|target| Done {
+            user_id: target.id,
+            event: Event::AdminRoleChanged,
+            message: format!("{} now has the role {role}.", target.username),
+        });
+    answer(&req, &user, &state, &audit, id, outcome).await
+}
+
+pub async fn end_sessions(
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+    audit: Audit,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let outcome = admin::end_sessions(&state.db, &state.clock, id).await.map(|(target, ended)| Done {
+        user_id: target.id,
+        event: Event::AdminEndedSessions,
+        message: format!("Ended {ended} session(s) of {}.", target.username),
+    });
+    answer(&req, &user, &state, &audit, id, outcome).await
+}
+
+pub async fn send_reset(
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+    audit: Audit,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let target = match admin::user_detail(&state.db, id).await {
+        Ok(detail) => detail.user,
+        Err(error) => return answer(&req, &user, &state, &audit, id, Err(error)).await,
+    };
+    let issued = reset::issue(&state.db, &state.clock, target).await?;
+    password_reset::send_link(&state, &issued);
+    let outcome = Ok(Done {
+        user_id: issued.user.id,
+        event: Event::AdminSentReset,
+        message: format!("A password reset link is on its way to {}.", issued.user.email),
+    });
+    answer(&req, &user, &state, &audit, id, outcome).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_number;
+
+    #[test]
+    fn pages_count_from_one_and_nothing_else_is_a_page() {
+        assert_eq!(page_number(None), Some(1));
+        assert_eq!(page_number(Some("")), Some(1));
+        assert_eq!(page_number(Some("3")), Some(3));
+        for bad in ["0", "-1", "abc", "1.5", "99999999999999999999999"] {
+            assert_eq!(page_number(Some(bad)), None, "{bad}");
+        }
+    }
+}
