@@ -10,14 +10,16 @@ use sea_orm::DatabaseConnection;
 use super::{
     accounts::{self, AuthError},
     password::{Password, PasswordHasher},
-    throttle::{self, Key, Limits, Status},
+    throttle::{self, Key, Limits, Reservation},
 };
 use crate::{clock::Clock, db};
 
-/// A verified device cookie: the account it was issued to at a successful login, and its own id.
+/// A verified device cookie: the account it was issued to at a successful login, that account's
+/// session epoch then (a password change or reset voids every device cookie before it), and its id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
     pub user_id: i64,
+    pub epoch: i64,
     pub id: String,
 }
 
@@ -60,31 +62,42 @@ pub async fn log_in(
     let user = if login_key.is_empty() { None } else { db::users::find_by_login(db, &login_key).await? };
     let user_id = user.as_ref().map(|u| u.id);
 
+    // Every attempt is counted before the password is checked (one statement each), so a burst of
+    // parallel guesses gets at most the budget's worth of checks, never one per request.
     let ip_key = attempt.client_ip.map(Key::login_ip);
-    if let Some(ip_key) = &ip_key
-        && let Status::Locked { until } = throttle::status(db, ip_key, &limits.login_ip, now).await?
-    {
-        return Ok(Outcome::Throttled { user_id, until });
-    }
-    let budget = match attempt.device.filter(|device| Some(device.user_id) == user_id) {
+    let ip_reservation = match &ip_key {
+        Some(key) => match throttle::reserve(db, key, &limits.login_ip, now).await? {
+            Reservation::Refused { until } => return Ok(Outcome::Throttled { user_id, until }),
+            allowed => Some(allowed),
+        },
+        None => None,
+    };
+    let device = attempt.device.filter(|device| {
+        user.as_ref().is_some_and(|u| u.id == device.user_id && u.session_epoch == device.epoch)
+    });
+    let budget = match device {
         Some(device) => Key::login_device(&device.id),
         None => Key::login_name(&login_key),
     };
-    let lock_ended = match throttle::status(db, &budget, &limits.login, now).await? {
-        Status::Locked { until } => return Ok(Outcome::Throttled { user_id, until }),
-        Status::Open { lock_ended } => lock_ended,
+    let reservation = throttle::reserve(db, &budget, &limits.login, now).await?;
+    let lock_ended = match reservation {
+        Reservation::Refused { until } => return Ok(Outcome::Throttled { user_id, until }),
+        Reservation::Allowed { lock_ended, .. } => lock_ended,
     };
 
     match accounts::verify_login(db, hasher, clock, user, attempt.password).await {
         Ok(user) => {
-            // Successes never count; this one forgets the failures before it.
+            // Successes never count: the budget is whole again, and the IP gets its attempt back.
             throttle::reset(db, &budget).await?;
+            if let Some(key) = &ip_key {
+                throttle::give_back(db, key, &limits.login_ip).await?;
+            }
             Ok(Outcome::LoggedIn { user, lock_ended })
         }
         Err(AuthError::InvalidCredentials { user_id }) => {
-            let lock_started = throttle::record_failure(db, &budget, &limits.login, now).await?;
-            if let Some(ip_key) = &ip_key {
-                throttle::record_failure(db, ip_key, &limits.login_ip, now).await?;
+            let lock_started = throttle::failed(db, &budget, &limits.login, &reservation, now).await?;
+            if let (Some(key), Some(ip_reservation)) = (&ip_key, &ip_reservation) {
+                throttle::failed(db, key, &limits.login_ip, ip_reservation, now).await?;
             }
             Ok(Outcome::Refused { user_id, lock_started, lock_ended })
         }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
 
 pub use crate::config::{Limit, Limits};
-use crate::db;
+use crate::{db, tokens};
 
 /// What one key is throttled as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,8 +17,10 @@ pub struct Key(String);
 
 impl Key {
     /// A login name as typed: trimmed and case-folded, the way it is looked up.
+    /// Hashed, so the key has a fixed length and a password typed into the name field is not kept
+    /// in the clear.
     pub fn login_name(login: &str) -> Self {
-        Self(format!("login-name:{}", login.trim().to_lowercase()))
+        Self(format!("login-name:{}", tokens::sha256_hex(&login.trim().to_lowercase())))
     }
 
     /// A browser that holds a device cookie (its random id) for the account it names.
@@ -31,7 +33,7 @@ impl Key {
     }
 
     pub fn reset_email(email: &str) -> Self {
-        Self(format!("reset-mail:{}", email.trim().to_lowercase()))
+        Self(format!("reset-mail:{}", tokens::sha256_hex(&email.trim().to_lowercase())))
     }
 
     pub fn reset_ip(ip: &str) -> Self {
@@ -43,56 +45,76 @@ impl Key {
     }
 }
 
-/// A key's state at the start of an attempt.
+/// What a key's budget says about one more attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Open {
-        /// A lock had run out and this check cleared it: the end of a lockout, to record once.
+pub enum Reservation {
+    /// Go ahead: this is attempt `count` in the window. Report a failure with `failed`, or give the
+    /// attempt back with `give_back` / forget the key with `reset` when it succeeded.
+    Allowed {
+        count: u32,
+        /// A lock had run out and this attempt cleared it: the end of a lockout, to record once.
         lock_ended: bool,
     },
-    Locked {
-        until: DateTime<Utc>,
-    },
+    /// Locked, or the budget is spent: do not even try.
+    Refused { until: DateTime<Utc> },
 }
 
-/// Whether `key` may try now. Read-only unless a lock has just run out.
-pub async fn status(
+/// Counts one attempt against `key` *before* the work it guards, in one statement, so parallel
+/// attempts cannot all pass a check made before any of them is counted: at most `max_failures`
+/// attempts per window are ever allowed.
+pub async fn reserve(
     db: &DatabaseConnection,
     key: &Key,
     limit: &Limit,
     now: DateTime<Utc>,
-) -> Result<Status, DbErr> {
+) -> Result<Reservation, DbErr> {
     if limit.is_off() {
-        return Ok(Status::Open { lock_ended: false });
-    }
-    let Some(counter) = db::throttle::find(db, key.as_str()).await? else {
-        return Ok(Status::Open { lock_ended: false });
-    };
-    match counter.locked_until {
-        Some(until) if until > now => Ok(Status::Locked { until }),
-        Some(_) => {
-            Ok(Status::Open { lock_ended: db::throttle::clear_expired_lock(db, key.as_str(), now).await? })
-        }
-        None => Ok(Status::Open { lock_ended: false }),
-    }
-}
-
-/// Counts a failure; `Some(until)` when it started a lock (for this caller to record).
-pub async fn record_failure(
-    db: &DatabaseConnection,
-    key: &Key,
-    limit: &Limit,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, DbErr> {
-    if limit.is_off() {
-        return Ok(None);
+        return Ok(Reservation::Allowed { count: 0, lock_ended: false });
     }
     let counter = db::throttle::count_failure(db, key.as_str(), now - to_chrono(limit.window), now).await?;
-    if u32::try_from(counter.failures).unwrap_or(0) < limit.max_failures {
+    if let Some(until) = counter.locked_until.filter(|until| *until > now) {
+        return Ok(Reservation::Refused { until });
+    }
+    let count = u32::try_from(counter.failures).unwrap_or(u32::MAX);
+    if count > limit.max_failures {
+        // Over budget in a burst that outran the lock: lock now (if nobody has) and refuse.
+        let until = now + to_chrono(limit.lock_for(u32::try_from(counter.locks).unwrap_or(0)));
+        db::throttle::start_lock(db, key.as_str(), until, now).await?;
+        let until = db::throttle::find(db, key.as_str()).await?.and_then(|c| c.locked_until).unwrap_or(until);
+        return Ok(Reservation::Refused { until });
+    }
+    let lock_ended =
+        counter.locked_until.is_some() && db::throttle::clear_expired_lock(db, key.as_str(), now).await?;
+    Ok(Reservation::Allowed { count, lock_ended })
+}
+
+/// The reserved attempt failed. At the limit it locks the key: `Some(until)` when this call
+/// started the lock (for the caller to record).
+pub async fn failed(
+    db: &DatabaseConnection,
+    key: &Key,
+    limit: &Limit,
+    reservation: &Reservation,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let Reservation::Allowed { count, .. } = reservation else {
+        return Ok(None);
+    };
+    if limit.is_off() || *count < limit.max_failures {
         return Ok(None);
     }
-    let until = now + to_chrono(limit.lock_for(u32::try_from(counter.locks).unwrap_or(0)));
+    let locks =
+        db::throttle::find(db, key.as_str()).await?.map_or(0, |c| u32::try_from(c.locks).unwrap_or(0));
+    let until = now + to_chrono(limit.lock_for(locks));
     Ok(db::throttle::start_lock(db, key.as_str(), until, now).await?.then_some(until))
+}
+
+/// The reserved attempt was not a failure after all (a successful login does not count on the IP).
+pub async fn give_back(db: &DatabaseConnection, key: &Key, limit: &Limit) -> Result<(), DbErr> {
+    if limit.is_off() {
+        return Ok(());
+    }
+    db::throttle::uncount(db, key.as_str()).await
 }
 
 /// Takes one use of a budget of `max_failures` per window (e.g. reset emails per hour). `Err(until)`
@@ -130,9 +152,10 @@ pub async fn purge(db: &DatabaseConnection, limits: &Limits, now: DateTime<Utc>)
     db::throttle::purge(db, now - to_chrono(longest * 2), now).await
 }
 
-/// Seconds until `until`, at least 1: a `Retry-After` value.
+/// Whole seconds until `until`, rounded up and at least 1: a `Retry-After` that is never early.
 pub fn retry_after_seconds(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
-    u64::try_from((until - now).num_seconds()).unwrap_or(0).max(1)
+    let millis = u64::try_from((until - now).num_milliseconds()).unwrap_or(0);
+    millis.div_ceil(1000).max(1)
 }
 
 fn to_chrono(duration: Duration) -> chrono::Duration {
@@ -153,6 +176,21 @@ mod tests {
         assert_eq!(limit.lock_for(2), 60 * MINUTE);
         assert_eq!(limit.lock_for(3), 60 * MINUTE);
         assert_eq!(limit.lock_for(u32::MAX), 60 * MINUTE);
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        let now = Utc::now();
+        assert_eq!(retry_after_seconds(now + chrono::Duration::milliseconds(4_500), now), 5);
+        assert_eq!(retry_after_seconds(now + chrono::Duration::seconds(5), now), 5);
+        assert_eq!(retry_after_seconds(now - chrono::Duration::seconds(5), now), 1);
+    }
+
+    #[test]
+    fn keys_have_a_fixed_length_and_keep_no_name_in_the_clear() {
+        let long = "a".repeat(400);
+        assert!(Key::login_name(&long).as_str().len() < 100);
+        assert!(!Key::login_name("secret passphrase").as_str().contains("secret"));
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub async fn count_failure(
         locks: Set(0),
         updated_at: Set(now),
     };
+    // RETURNING: the row as this statement left it (a later read could find it deleted by a success).
     Entity::insert(first)
         .on_conflict(
             OnConflict::column(Column::Key)
@@ -45,9 +46,19 @@ pub async fn count_failure(
                 .value(Column::UpdatedAt, Expr::value(now))
                 .to_owned(),
         )
-        .exec_without_returning(db)
+        .exec_with_returning(db)
+        .await
+}
+
+/// Takes back one counted attempt (it turned out not to be a failure).
+pub async fn uncount(db: &impl ConnectionTrait, key: &str) -> Result<(), sea_orm::DbErr> {
+    throttle_counters::Entity::update_many()
+        .col_expr(throttle_counters::Column::Failures, Expr::col(throttle_counters::Column::Failures).sub(1))
+        .filter(throttle_counters::Column::Key.eq(key))
+        .filter(throttle_counters::Column::Failures.gt(0))
+        .exec(db)
         .await?;
-    find(db, key).await?.ok_or_else(|| sea_orm::DbErr::RecordNotFound(format!("throttle counter {key}")))
+    Ok(())
 }
 
 /// Locks `key` until `until` unless it is locked already; true when this call started the lock

@@ -91,7 +91,7 @@ pub async fn submit(
                 Some(path) => see_other_path(&path),
                 None => see_other(Route::Dashboard),
             };
-            device::remember(&mut res, &state, user.id)?;
+            device::remember(&mut res, &state, &user)?;
             Ok(res)
         }
         Outcome::Refused { user_id, lock_started, lock_ended } => {
@@ -115,7 +115,7 @@ pub async fn submit(
         }
         Outcome::Throttled { until, .. } => {
             log::info!("refused a login attempt from {ip}: locked until {until}");
-            views::too_many_attempts(&req, until, state.clock.now())
+            views::too_many_attempts(&req, until, state.clock.now(), true)
         }
     }
 }

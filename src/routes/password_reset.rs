@@ -70,7 +70,7 @@ pub async fn request(
             throttle::take(&state.db, &Key::reset_ip(&ip), &state.settings.throttle.reset_ip, now).await?
         {
             log::warn!("too many password reset requests from {ip}: refused until {until}");
-            return views::too_many_attempts(&req, until, now);
+            return views::too_many_attempts(&req, until, now, false);
         }
     }
     // Everything that depends on whether the address has an account happens after the answer, so

@@ -68,7 +68,7 @@ pub async fn submit(
             audit.record(Event::Registered, Some(user.id), None).await;
             flash::send(&req, flash::Level::Success, format!("Welcome to Gatehouse, {}!", user.username));
             let mut res = see_other(Route::Dashboard);
-            device::remember(&mut res, &state, user.id)?;
+            device::remember(&mut res, &state, &user)?;
             Ok(res)
         }
         Err(RegisterError::Invalid(errors)) => {

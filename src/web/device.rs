@@ -8,7 +8,7 @@ use super::{
     AppError, AppState,
     cookies::{self, Protection},
 };
-use crate::{auth::login::Device, tokens};
+use crate::{auth::login::Device, db::users::User, tokens};
 
 const DEVICE_COOKIE: &str = "gatehouse_device";
 /// Long-lived: the point is to recognise the browser a user usually logs in from.
@@ -19,13 +19,15 @@ pub fn from_request(req: &HttpRequest, state: &AppState) -> Option<Device> {
     let previous = state.previous_keys.as_ref().map(|keys| &keys.device);
     let opened =
         cookies::open(req, &state.settings, DEVICE_COOKIE, &state.keys.device, previous, Protection::Signed)?;
-    let (user_id, id) = opened.value.split_once('.')?;
-    Some(Device { user_id: user_id.parse().ok()?, id: id.to_owned() })
+    let mut parts = opened.value.splitn(3, '.');
+    let (user_id, epoch, id) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(Device { user_id: user_id.parse().ok()?, epoch: epoch.parse().ok()?, id: id.to_owned() })
 }
 
-/// Gives this browser a new device cookie for `user_id` (a fresh id at every login).
-pub fn remember(res: &mut HttpResponse, state: &AppState, user_id: i64) -> Result<(), AppError> {
-    let value = format!("{user_id}.{}", tokens::random_hex::<16>()?);
+/// Gives this browser a new device cookie for `user` (a fresh id at every login), bound to the
+/// user's current session epoch.
+pub fn remember(res: &mut HttpResponse, state: &AppState, user: &User) -> Result<(), AppError> {
+    let value = format!("{}.{}.{}", user.id, user.session_epoch, tokens::random_hex::<16>()?);
     let cookie = cookies::sealed(
         &state.settings,
         DEVICE_COOKIE,

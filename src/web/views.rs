@@ -61,12 +61,14 @@ pub fn too_many_attempts(
     req: &HttpRequest,
     until: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
+    offer_reset: bool,
 ) -> Result<HttpResponse, AppError> {
     let seconds = crate::auth::throttle::retry_after_seconds(until, now);
     let minutes = seconds.div_ceil(60);
     let mut context = Context::new();
     context.insert("minutes", &minutes);
     context.insert("until", &until.format("%H:%M UTC").to_string());
+    context.insert("offer_reset", &offer_reset);
     let mut res = render(req, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts.html", context)?;
     res.headers_mut()
         .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(seconds));

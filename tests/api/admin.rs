@@ -65,10 +65,7 @@ async fn an_anonymous_visitor_is_sent_to_log_in_and_json_clients_get_401_and_403
     let app = TestApp::spawn().await;
     let anonymous = app.client();
     assert_redirects_to(&anonymous.get("/admin/users").await, "/login?next=/admin/users");
-    assert_redirects_to(
-        &anonymous.get("/admin/users?q=a%25").await,
-        "/login?next=/admin/users%3Fq%3Da%2525",
-    );
+    assert_redirects_to(&anonymous.get("/admin/users?q=a%25").await, "/login?next=/admin/users%3Fq%3Da%2525");
 
     let json = [("Accept", "application/json")];
     let res = anonymous.get_with("/admin/users", &json).await;

@@ -31,6 +31,12 @@ async fn fail(client: &TestClient, login: &str, count: usize) {
 
 #[track_caller]
 fn assert_locked(res: &TestResponse, around_seconds: u64) {
+    assert_throttled(res, around_seconds);
+    assert!(res.body.contains("href=\"/password-reset\""), "it offers the password reset");
+}
+
+#[track_caller]
+fn assert_throttled(res: &TestResponse, around_seconds: u64) {
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
     let retry_after: u64 = res.header("retry-after").expect("Retry-After").parse().unwrap();
     assert!(
@@ -38,7 +44,6 @@ fn assert_locked(res: &TestResponse, around_seconds: u64) {
         "Retry-After {retry_after}, expected about {around_seconds}"
     );
     assert!(res.body.contains("Too many attempts"), "a human page: {}", res.body);
-    assert!(res.body.contains("href=\"/password-reset\""), "it offers the password reset");
 }
 
 /// How many `kind` events `username` has, waiting up to a second for `expected` of them.
@@ -279,7 +284,8 @@ async fn too_many_reset_requests_from_one_ip_are_a_429() {
         assert_redirects_to(&request_reset(&app.client(), &format!("u{n}@example.com")).await, "/login");
     }
     let res = request_reset(&app.client(), "u9@example.com").await;
-    assert_locked(&res, 60 * 60);
+    assert_throttled(&res, 60 * 60);
+    assert!(!res.body.contains("href=\"/password-reset\""), "no link back to the page that is paused");
 }
 
 #[actix_web::test]
@@ -356,18 +362,85 @@ async fn expired_counters_and_spent_reset_tokens_are_purged_and_a_running_lock_i
 
 #[actix_web::test]
 async fn concurrent_failures_all_count_and_start_exactly_one_lock() {
-    use gatehouse::auth::throttle::{self, Key};
+    use gatehouse::auth::throttle::{self, Key, Reservation};
     let app = TestApp::spawn().await;
     let key = Key::login_name("flooded");
     let limit = app.settings.throttle.login;
     let now = app.clock.now();
     // Exactly the limit, all at once: if any two started "a new window" together, one would be lost.
-    let attempts = (0..limit.max_failures).map(|_| throttle::record_failure(&app.db, &key, &limit, now));
-    let results = futures_util::future::join_all(attempts).await;
-    let locks_started = results.into_iter().map(Result::unwrap).filter(Option::is_some).count();
+    let attempts = (0..limit.max_failures).map(|_| async {
+        let reservation = throttle::reserve(&app.db, &key, &limit, now).await.unwrap();
+        throttle::failed(&app.db, &key, &limit, &reservation, now).await.unwrap()
+    });
+    let locks_started =
+        futures_util::future::join_all(attempts).await.into_iter().filter(Option::is_some).count();
     assert_eq!(locks_started, 1, "ten parallel failures lock the name, once");
     assert!(matches!(
-        throttle::status(&app.db, &key, &limit, now).await.unwrap(),
-        throttle::Status::Locked { .. }
+        throttle::reserve(&app.db, &key, &limit, now).await.unwrap(),
+        Reservation::Refused { .. }
     ));
+}
+
+#[actix_web::test]
+async fn a_burst_of_parallel_guesses_gets_at_most_ten_password_checks() {
+    let app = app_with_alice().await;
+    let clients: Vec<TestClient> = (0..30).map(|_| app.client()).collect();
+    let mut forms = Vec::new();
+    for client in &clients {
+        forms.push(client.csrf_token("/login").await);
+    }
+    // Twenty-nine wrong guesses and the right password, all in flight at once.
+    let guesses = clients.iter().zip(&forms).enumerate().map(|(n, (client, token))| {
+        let password = if n == 29 { PASSWORD } else { WRONG };
+        async move {
+            client
+                .post_form("/login", &[("login", "alice"), ("password", password), ("csrf_token", token)])
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|res| res.status != StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(checked <= 10, "{checked} password checks in one burst");
+    assert!(answers.iter().all(|res| res.status != StatusCode::INTERNAL_SERVER_ERROR));
+    assert_locked(&app.client().log_in("alice", PASSWORD).await, 15 * 60);
+}
+
+#[actix_web::test]
+async fn a_password_change_voids_older_device_cookies() {
+    let app = app_with_alice().await;
+    let laptop = app.client();
+    assert_redirects_to(&laptop.log_in("alice", PASSWORD).await, "/dashboard");
+    let old_device = laptop.cookie("gatehouse_device").unwrap();
+    let new_password = "an entirely different passphrase";
+    let res = laptop
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", new_password),
+                ("new_password_confirm", new_password),
+            ],
+        )
+        .await;
+    assert_redirects_to(&res, "/account");
+
+    fail(&app.client(), "alice", 10).await;
+    let thief = app.client();
+    thief.set_cookie("gatehouse_device", &old_device);
+    assert_locked(&thief.log_in("alice", new_password).await, 15 * 60);
+}
+
+#[actix_web::test]
+async fn an_overlong_login_name_is_a_plain_refusal_and_counts_on_the_ip() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_LOGIN_IP_FAILURES", "3".to_owned());
+    })
+    .await;
+    let long = "İ".repeat(300);
+    for _ in 0..3 {
+        let res = app.client().log_in(&long, WRONG).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    }
+    assert_eq!(app.client().log_in("x", WRONG).await.status, StatusCode::TOO_MANY_REQUESTS);
 }
