@@ -3,7 +3,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::helpers::{PASSWORD, SECRET, TestApp, TestDb, assert_redirects_to};
+use crate::helpers::{PASSWORD, SECRET, TestApp, TestClient, TestDb, assert_redirects_to};
 
 fn gatehouse() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
@@ -183,4 +183,68 @@ async fn serve_without_migrating_warns_about_pending_migrations_and_still_serves
     let output = server.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&output.stderr).contains("pending"));
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// Runs `gatehouse <args>` against the database at `url`; returns (success, stdout, stderr).
+fn run_on(url: &str, args: &[&str]) -> (bool, String, String) {
+    let output =
+        gatehouse().args(args).env("DATABASE_URL", url).env("SESSION_SECRET", SECRET).output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[actix_web::test]
+async fn the_operator_lists_finds_and_locks_out_users_from_the_shell() {
+    let database = TestDb::create_shared().await;
+    let app = TestApp::spawn_on(database, |_| {}).await;
+    let alice = app.logged_in_client("alice").await;
+    app.logged_in_client("bob").await;
+    let database = app.settings.database_url.clone();
+
+    let (ok, table, _) = run_on(&database, &["users", "list"]);
+    assert!(ok);
+    assert!(table.contains("alice") && table.contains("bob") && table.contains("2 user(s)"), "{table}");
+    let (ok, json, _) = run_on(&database, &["users", "list", "--json", "--query", "ALI"]);
+    assert!(ok);
+    let users: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    assert_eq!(users[0]["username"], "alice");
+    assert_eq!(users[0]["live_sessions"], 1);
+
+    let (ok, out, err) = run_on(&database, &["users", "deactivate", "Alice@Example.com"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("deactivated alice"), "{out}");
+    assert_redirects_to(&alice.get("/dashboard").await, "/login?next=/dashboard");
+    assert_eq!(
+        app.client().log_in("alice", PASSWORD).await.status,
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (ok, ..) = run_on(&database, &["users", "activate", "alice"]);
+    assert!(ok);
+    let alice = app.client();
+    assert_redirects_to(&alice.log_in("alice", PASSWORD).await, "/dashboard");
+
+    let (ok, ..) = run_on(&database, &["users", "set-role", "alice", "admin"]);
+    assert!(ok);
+    assert_eq!(alice.get("/admin/users").await.status, actix_web::http::StatusCode::OK);
+    let (ok, _, err) = run_on(&database, &["users", "set-role", "alice", "root"]);
+    assert!(!ok && err.contains("root"), "{err}");
+
+    let (ok, out, _) = run_on(&database, &["users", "end-sessions", "alice"]);
+    assert!(ok && out.contains("ended 1 session(s) of alice"), "{out}");
+    assert_redirects_to(&alice.get("/dashboard").await, "/login?next=/dashboard");
+
+    let (ok, _, err) = run_on(&database, &["users", "deactivate", "nobody"]);
+    assert!(!ok);
+    assert!(err.contains("no user has the username or email `nobody`"), "{err}");
+
+    let (ok, out, _) = run_on(&database, &["sessions", "purge"]);
+    assert!(ok && out.contains("purged"), "{out}");
+
+    let again = TestClient::logged_in_as(&app, "alice", crate::helpers::FIREFOX_ON_LINUX).await;
+    let account = again.get("/account").await.body;
+    assert!(account.contains("An administrator deactivated the account"), "{account}");
 }
