@@ -76,11 +76,7 @@ pub async fn start_lock(
         .col_expr(throttle_counters::Column::WindowStartedAt, Expr::value(now))
         .col_expr(throttle_counters::Column::UpdatedAt, Expr::value(now))
         .filter(throttle_counters::Column::Key.eq(key))
-        .filter(
-            throttle_counters::Column::LockedUntil
-                .is_null()
-                .or(throttle_counters::Column::LockedUntil.lte(now)),
-        )
+        .filter(no_running_lock(now))
         .exec(db)
         .await?;
     Ok(started.rows_affected == 1)
@@ -115,12 +111,13 @@ pub async fn purge(
 ) -> Result<u64, sea_orm::DbErr> {
     let purged = throttle_counters::Entity::delete_many()
         .filter(throttle_counters::Column::UpdatedAt.lt(quiet_since))
-        .filter(
-            throttle_counters::Column::LockedUntil
-                .is_null()
-                .or(throttle_counters::Column::LockedUntil.lte(now)),
-        )
+        .filter(no_running_lock(now))
         .exec(db)
         .await?;
     Ok(purged.rows_affected)
+}
+
+/// The counter holds no lock that is still running at `now`.
+fn no_running_lock(now: DateTime<Utc>) -> sea_orm::sea_query::SimpleExpr {
+    throttle_counters::Column::LockedUntil.is_null().or(throttle_counters::Column::LockedUntil.lte(now))
 }

@@ -29,8 +29,9 @@ pub struct ListQuery {
     page: Option<String>,
 }
 
+/// What an act's form carries besides its CSRF token: the new role, for `SET_ROLE`.
 #[derive(Deserialize)]
-pub struct RoleForm {
+pub struct ActForm {
     #[serde(default)]
     role: String,
 }
@@ -140,93 +141,63 @@ async fn answer(
     }
 }
 
-pub async fn deactivate(
-    req: HttpRequest,
-    user: CurrentUser,
-    path: web::Path<i64>,
-    state: web::Data<AppState>,
-    audit: Audit,
-) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let outcome =
-        admin::deactivate(&state.db, &state.clock, &Actor::admin(&user), id).await.map(|target| Done {
-            user_id: target.id,
-            event: Event::AdminDeactivated,
-            message: format!("{} is deactivated and logged out everywhere.", target.username),
-        });
-    answer(&req, &user, &state, &audit, id, outcome).await
-}
+/// The acts on one user; each route passes its own as `act`'s constant.
+pub const DEACTIVATE: u8 = 0;
+pub const ACTIVATE: u8 = 1;
+pub const SET_ROLE: u8 = 2;
+pub const END_SESSIONS: u8 = 3;
+pub const SEND_RESET: u8 = 4;
 
-pub async fn activate(
+/// `POST /admin/users/{id}/<act>`: does the act, records it naming the administrator, confirms it.
+pub async fn act<const ACT: u8>(
     req: HttpRequest,
     user: CurrentUser,
     path: web::Path<i64>,
+    form: web::Form<ActForm>,
     state: web::Data<AppState>,
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let outcome = admin::activate(&state.db, &state.clock, id).await.map(|target| Done {
-        user_id: target.id,
-        event: Event::AdminActivated,
-        message: format!("{} can log in again.", target.username),
-    });
-    answer(&req, &user, &state, &audit, id, outcome).await
-}
-
-pub async fn set_role(
-    req: HttpRequest,
-    user: CurrentUser,
-    path: web::Path<i64>,
-    form: web::Form<RoleForm>,
-    state: web::Data<AppState>,
-    audit: Audit,
-) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let role = form.role.trim().to_owned();
-    let outcome =
-        admin::set_role(&state.db, &state.clock, &Actor::admin(&user), id, &role).await.map(|target| Done {
-            user_id: target.id,
-            event: Event::AdminRoleChanged,
-            message: format!("{} now has the role {role}.", target.username),
-        });
-    answer(&req, &user, &state, &audit, id, outcome).await
-}
-
-pub async fn end_sessions(
-    req: HttpRequest,
-    user: CurrentUser,
-    path: web::Path<i64>,
-    state: web::Data<AppState>,
-    audit: Audit,
-) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let outcome = admin::end_sessions(&state.db, &state.clock, id).await.map(|(target, ended)| Done {
-        user_id: target.id,
-        event: Event::AdminEndedSessions,
-        message: format!("Ended {ended} session(s) of {}.", target.username),
-    });
-    answer(&req, &user, &state, &audit, id, outcome).await
-}
-
-pub async fn send_reset(
-    req: HttpRequest,
-    user: CurrentUser,
-    path: web::Path<i64>,
-    state: web::Data<AppState>,
-    audit: Audit,
-) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let target = match admin::user_detail(&state.db, id).await {
-        Ok(detail) => detail.user,
-        Err(error) => return answer(&req, &user, &state, &audit, id, Err(error)).await,
+    let actor = Actor::admin(&user);
+    let (db, clock) = (&state.db, &state.clock);
+    let done =
+        |target: &crate::db::users::User, event, message: String| Done { user_id: target.id, event, message };
+    let outcome = match ACT {
+        DEACTIVATE => admin::deactivate(db, clock, &actor, id).await.map(|target| {
+            let message = format!("{} is deactivated and logged out everywhere.", target.username);
+            done(&target, Event::AdminDeactivated, message)
+        }),
+        ACTIVATE => admin::activate(db, clock, id).await.map(|target| {
+            done(&target, Event::AdminActivated, format!("{} can log in again.", target.username))
+        }),
+        SET_ROLE => {
+            let role = form.role.trim();
+            admin::set_role(db, clock, &actor, id, role).await.map(|target| {
+                done(
+                    &target,
+                    Event::AdminRoleChanged,
+                    format!("{} now has the role {role}.", target.username),
+                )
+            })
+        }
+        END_SESSIONS => admin::end_sessions(db, clock, id).await.map(|(target, ended)| {
+            done(
+                &target,
+                Event::AdminEndedSessions,
+                format!("Ended {ended} session(s) of {}.", target.username),
+            )
+        }),
+        // SEND_RESET, the only other act a route passes.
+        _ => match admin::user_detail(db, id).await {
+            Ok(detail) => {
+                let issued = reset::issue(db, clock, detail.user).await?;
+                password_reset::send_link(&state, &issued);
+                let message = format!("A password reset link is on its way to {}.", issued.user.email);
+                Ok(done(&issued.user, Event::AdminSentReset, message))
+            }
+            Err(error) => Err(error),
+        },
     };
-    let issued = reset::issue(&state.db, &state.clock, target).await?;
-    password_reset::send_link(&state, &issued);
-    let outcome = Ok(Done {
-        user_id: issued.user.id,
-        event: Event::AdminSentReset,
-        message: format!("A password reset link is on its way to {}.", issued.user.email),
-    });
     answer(&req, &user, &state, &audit, id, outcome).await
 }
 

@@ -67,10 +67,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(require_login))
                 .service(resource_in(AdminUsers, AdminUsers).get(admin::list))
                 .service(resource_in(AdminUsers, AdminUser).get(admin::show))
-                .service(resource_in(AdminUsers, AdminUserDeactivate).post(admin::deactivate))
-                .service(resource_in(AdminUsers, AdminUserActivate).post(admin::activate))
-                .service(resource_in(AdminUsers, AdminUserRole).post(admin::set_role))
-                .service(resource_in(AdminUsers, AdminUserEndSessions).post(admin::end_sessions))
-                .service(resource_in(AdminUsers, AdminUserSendReset).post(admin::send_reset)),
+                .service(
+                    resource_in(AdminUsers, AdminUserDeactivate).post(admin::act::<{ admin::DEACTIVATE }>),
+                )
+                .service(resource_in(AdminUsers, AdminUserActivate).post(admin::act::<{ admin::ACTIVATE }>))
+                .service(resource_in(AdminUsers, AdminUserRole).post(admin::act::<{ admin::SET_ROLE }>))
+                .service(
+                    resource_in(AdminUsers, AdminUserEndSessions).post(admin::act::<{ admin::END_SESSIONS }>),
+                )
+                .service(
+                    resource_in(AdminUsers, AdminUserSendReset).post(admin::act::<{ admin::SEND_RESET }>),
+                ),
         );
 }
