@@ -72,7 +72,16 @@ pub fn normalise_email(email: &str) -> Result<String, String> {
     if email.is_empty() {
         return Err("Enter your email address.".to_owned());
     }
-    if email.len() > 254 || !email_address::EmailAddress::is_valid(&email) || !email.contains('.') {
+    // Control and bidi/format characters can make one address look like another on every page and
+    // in the operator's terminal; no real address needs them.
+    let deceptive = email.chars().any(|c| {
+        c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
+    });
+    if deceptive
+        || email.len() > 254
+        || !email_address::EmailAddress::is_valid(&email)
+        || !email.contains('.')
+    {
         return Err("Enter a valid email address, like name@example.com.".to_owned());
     }
     Ok(email)
@@ -201,6 +210,14 @@ mod tests {
         assert!(normalise_email("not-an-email").is_err());
         assert!(normalise_email("a@b").is_err());
         assert!(normalise_email("").is_err());
+        for deceptive in [
+            "\"\u{202e}gnp.exe\"@example.com",
+            "\"a\tb\"@example.com",
+            "a\u{200b}b@example.com",
+            "\"a\u{2028}\"@example.com",
+        ] {
+            assert!(normalise_email(deceptive).is_err(), "{deceptive:?}");
+        }
     }
 }
 

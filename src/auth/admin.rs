@@ -50,6 +50,8 @@ pub enum AdminError {
     SelfDeactivation,
     #[error("The role must be `user` or `admin`.")]
     UnknownRole,
+    #[error("This is the last active administrator: make someone else an administrator first.")]
+    LastAdmin,
     #[error("database error while changing a user")]
     Database(#[from] DbErr),
 }
@@ -71,6 +73,7 @@ pub async fn deactivate(
     let user = target(db, user_id).await?;
     let now = clock.now();
     let txn = db.begin().await?;
+    keep_an_admin(&txn, user.id).await?;
     db::users::set_active(&txn, user.id, false, now).await?;
     db::sessions::delete_for_user(&txn, user.id).await?;
     db::users::bump_session_epoch(&txn, user.id, now).await?;
@@ -105,8 +108,25 @@ pub async fn set_role(
         return Err(AdminError::SelfDemotion);
     }
     let user = target(db, user_id).await?;
-    db::users::set_role(db, user.id, role, clock.now()).await?;
+    let txn = db.begin().await?;
+    if role != ROLE_ADMIN {
+        keep_an_admin(&txn, user.id).await?;
+    }
+    db::users::set_role(&txn, user.id, role, clock.now()).await?;
+    txn.commit().await?;
     Ok(user)
+}
+
+/// Refuses a change that takes `user_id` out of the active administrators when no other is left.
+/// Runs inside the change's transaction, with the admin rows locked, so concurrent changes see
+/// each other.
+async fn keep_an_admin(txn: &sea_orm::DatabaseTransaction, user_id: i64) -> Result<(), AdminError> {
+    let admins = db::users::lock_active_admins(txn).await?;
+    let is_admin = admins.contains(&user_id);
+    if is_admin && admins.iter().all(|id| *id == user_id) {
+        return Err(AdminError::LastAdmin);
+    }
+    Ok(())
 }
 
 /// Ends every session of the user, also one a racing request creates (the epoch is raised).

@@ -164,6 +164,22 @@ fn matching(query: Option<&str>) -> sea_orm::Condition {
         .add(users::Column::Email.like(LikeExpr::new(pattern).escape('\\')))
 }
 
+/// The ids of the active administrators, their rows locked until the transaction ends (`FOR UPDATE`
+/// on Postgres; SQLite has one writer at a time anyway), so two administrators demoting each other
+/// at once cannot both see "another admin is left".
+pub async fn lock_active_admins(db: &impl ConnectionTrait) -> Result<Vec<i64>, sea_orm::DbErr> {
+    use sea_orm::{QuerySelect, sea_query::LockType};
+    let mut select = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::Role.eq("admin"))
+        .filter(users::Column::IsActive.eq(true));
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        select = select.lock(LockType::Update);
+    }
+    select.into_tuple().all(db).await
+}
+
 /// One page of the users whose name or email contains `query`, newest first.
 pub async fn search(
     db: &impl ConnectionTrait,

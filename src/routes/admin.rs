@@ -36,11 +36,14 @@ pub struct ActForm {
     role: String,
 }
 
+/// The highest page number taken seriously: its offset still fits the database's integers.
+const MAX_PAGE: u64 = (i64::MAX as u64) / admin::PER_PAGE;
+
 /// `?page=` from 1; anything else is no page of ours.
 fn page_number(raw: Option<&str>) -> Option<u64> {
     match raw.map(str::trim) {
         None | Some("") => Some(1),
-        Some(raw) => raw.parse::<u64>().ok().filter(|page| *page >= 1),
+        Some(raw) => raw.parse::<u64>().ok().filter(|page| (1..=MAX_PAGE).contains(page)),
     }
 }
 
@@ -210,7 +213,7 @@ mod tests {
         assert_eq!(page_number(None), Some(1));
         assert_eq!(page_number(Some("")), Some(1));
         assert_eq!(page_number(Some("3")), Some(3));
-        for bad in ["0", "-1", "abc", "1.5", "99999999999999999999999"] {
+        for bad in ["0", "-1", "abc", "1.5", "99999999999999999999999", "184467440737095518"] {
             assert_eq!(page_number(Some(bad)), None, "{bad}");
         }
     }

@@ -134,7 +134,9 @@ async fn pages_hold_fifty_users_and_bad_pages_are_404_never_500() {
     let beyond = boss.get("/admin/users?page=9").await;
     assert_eq!(beyond.status, StatusCode::OK);
     assert!(beyond.body.contains("No users on this page"));
-    for bad in ["0", "-1", "abc", "1e3", "99999999999999999999999"] {
+    for bad in
+        ["0", "-1", "abc", "1e3", "99999999999999999999999", "184467440737095518", "9223372036854775807"]
+    {
         let res = boss.get(&format!("/admin/users?page={bad}")).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND, "page={bad}");
     }
@@ -228,5 +230,60 @@ async fn ending_sessions_and_sending_a_reset_are_on_record_and_the_user_sees_the
     assert!(
         account.contains("An administrator ended your sessions"),
         "the user sees it on their account page"
+    );
+}
+
+#[actix_web::test]
+async fn two_admins_demoting_or_deactivating_each_other_at_once_leave_an_admin() {
+    let app = TestApp::spawn().await;
+    for round in 0..6 {
+        let (a_name, b_name) = (format!("first{round}"), format!("second{round}"));
+        let a = admin_client(&app, &a_name).await;
+        let b = admin_client(&app, &b_name).await;
+        // Everyone else from the earlier rounds steps down first, so these two are the only admins.
+        for old in 0..round {
+            for name in [format!("first{old}"), format!("second{old}")] {
+                let id = app.user_id(&name).await;
+                gatehouse::db::users::set_role(&app.db, id, "user", app.clock.now()).await.unwrap();
+            }
+        }
+        let (a_id, b_id) = (app.user_id(&a_name).await, app.user_id(&b_name).await);
+        let act = if round % 2 == 0 { "role" } else { "deactivate" };
+        let (a_path, b_path) = (format!("/admin/users/{b_id}/{act}"), format!("/admin/users/{a_id}/{act}"));
+        let (a_token, b_token) = (a.csrf_token("/").await, b.csrf_token("/").await);
+        let a_fields = [("role", "user"), ("csrf_token", a_token.as_str())];
+        let b_fields = [("role", "user"), ("csrf_token", b_token.as_str())];
+        let (first, second) = tokio::join!(a.post_form(&a_path, &a_fields), b.post_form(&b_path, &b_fields));
+        for res in [&first, &second] {
+            assert!(
+                [
+                    StatusCode::SEE_OTHER,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    StatusCode::FORBIDDEN,
+                    StatusCode::SERVICE_UNAVAILABLE
+                ]
+                .contains(&res.status),
+                "round {round}: {}",
+                res.status
+            );
+        }
+        let admins = gatehouse::db::users::lock_active_admins(&app.db).await.unwrap();
+        assert!(!admins.is_empty(), "round {round} ({act}): no active administrator is left");
+    }
+}
+
+#[actix_web::test]
+async fn the_last_admin_cannot_be_removed_even_from_the_shell_api() {
+    let app = TestApp::spawn().await;
+    admin_client(&app, "only").await;
+    let id = app.user_id("only").await;
+    let refused = admin::set_role(&app.db, &app.clock, &Actor::Cli, id, "user").await;
+    assert!(matches!(refused, Err(admin::AdminError::LastAdmin)), "{refused:?}");
+    let refused = admin::deactivate(&app.db, &app.clock, &Actor::Cli, id).await;
+    assert!(matches!(refused, Err(admin::AdminError::LastAdmin)), "{refused:?}");
+    admin_client(&app, "second").await;
+    assert!(
+        admin::set_role(&app.db, &app.clock, &Actor::Cli, id, "user").await.is_ok(),
+        "another admin is left"
     );
 }
