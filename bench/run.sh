@@ -192,8 +192,12 @@ step "start the app on $URL"
 # app's other settings at their defaults.
 (
   cd "$WORK"
-  exec env -u SMTP_URL -u PASSWORD_MIN_LENGTH -u SESSION_IDLE_TIMEOUT -u SESSION_MAX_AGE \
-    -u TRUSTED_PROXIES -u FORM_LIMIT_BYTES \
+  # Production refuses to start without SMTP_URL; nothing here sends mail, and the URL is only
+  # parsed at start, so a closed local port will do.
+  exec env -u PASSWORD_MIN_LENGTH -u SESSION_IDLE_TIMEOUT -u SESSION_MAX_AGE \
+    -u TRUSTED_PROXIES -u FORM_LIMIT_BYTES -u MIGRATE_ON_START -u HASH_QUEUE_LIMIT \
+    -u THROTTLE_LOGIN_FAILURES -u THROTTLE_LOGIN_IP_FAILURES -u SESSION_SECRET_PREVIOUS \
+    SMTP_URL="smtp://127.0.0.1:9" \
     DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$APP_DB" \
     SESSION_SECRET="$SESSION_SECRET" APP_ENV=production \
     PUBLIC_URL="$URL" BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=warn \
