@@ -1,11 +1,16 @@
 //! How many argon2id verifications per second this machine does with Gatehouse's parameters, on all
-//! cores at once: the ceiling for logins per second. Run by `bench/run.sh`.
+//! cores at once: the ceiling for logins per second. Also how long one password policy check takes
+//! (the common-password list and zxcvbn's estimate), which runs at every password choice. Run by
+//! `bench/run.sh`.
 //!
 //! `cargo run --release --bin argon2-rate -- [seconds]`
 
 use std::time::{Duration, Instant};
 
-use gatehouse::auth::password::{Password, PasswordHasher, Verification};
+use gatehouse::auth::{
+    password::{Password, PasswordHasher, Verification},
+    policy,
+};
 
 fn main() {
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5);
@@ -41,5 +46,32 @@ fn main() {
     println!(
         "threads={threads} verifications={total} seconds={elapsed:.2} per_second={:.1}",
         total as f64 / elapsed
+    );
+
+    // One thread, after the list is loaded once: a strong passphrase (the full estimate), a common
+    // password (refused early), and the longest password accepted (estimated on its head only).
+    let candidates = [
+        Password::new("copper violin marsh tundra 84"),
+        Password::new("iloveyouiloveyou"),
+        Password::new(&"glacier ribbon oxide pelican ".repeat(40).chars().take(1024).collect::<String>()),
+    ];
+    let _ = policy::check(&candidates[0], 15, "someone", "someone@example.com");
+    let rounds = 300u32;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for candidate in &candidates {
+            let _ = std::hint::black_box(policy::check(candidate, 15, "someone", "someone@example.com"));
+        }
+    }
+    let per_check_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds * 3);
+    // The slowest kind alone: the longest password accepted.
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let _ = std::hint::black_box(policy::check(&candidates[2], 15, "someone", "someone@example.com"));
+    }
+    let longest_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    println!(
+        "policy_checks={} policy_check_us={per_check_us:.1} policy_check_longest_us={longest_us:.1}",
+        rounds * 3
     );
 }

@@ -288,6 +288,8 @@ run_child "$ARGON2_BIN" "$DURATION" >"$WORK/argon2.txt" || fail "argon2-rate fai
 sed 's/^/   /' "$WORK/argon2.txt"
 ARGON2_PS=$(sed -n 's/.*per_second=\([0-9.]*\).*/\1/p' "$WORK/argon2.txt")
 [ -n "$ARGON2_PS" ] || fail "argon2-rate printed no per_second="
+POLICY_US=$(sed -n 's/.*policy_check_us=\([0-9.]*\).*/\1/p' "$WORK/argon2.txt")
+[ -n "$POLICY_US" ] || fail "argon2-rate printed no policy_check_us="
 
 # ---------------------------------------------------------------------------------------------------
 # SQL statements per authenticated page view: the bench database's committed transactions (each
@@ -505,6 +507,7 @@ if [ "$MODE" = smoke ]; then ENFORCED="printed, not enforced (--smoke)"; else EN
   echo "| GET /dashboard during a login storm ($STORM_LOGIN_PS logins/s) | $STORM_RPS | $STORM_P50 | $STORM_P99 |"
   echo "| pgbench -S (one indexed read), tps | $PGBENCH_TPS | $PGBENCH_P50 | $PGBENCH_P99 |"
   echo "| argon2id verifications/s, all cores | $ARGON2_PS | | |"
+  echo "| password policy check (common list + zxcvbn), µs per check, one core | $POLICY_US | | |"
   echo
   echo "The logins row counts successful logins (303 to /dashboard); its latencies mix the GET and the"
   echo "POST of each login (wrk: $LOGIN_RPS requests/s)."

@@ -15,8 +15,15 @@ pub enum PolicyViolation {
     TooShort { min: usize },
     #[error("Use at most {max} characters.")]
     TooLong { max: usize },
-    #[error("This password is too common: it appears on lists of breached passwords.")]
+    #[error(
+        "This password is on a list of passwords that attackers try first. Try a longer phrase of unrelated words."
+    )]
     Common,
+    #[error(
+        "This password is easy to guess: it is built from common words, names or patterns. Try a longer phrase \
+         of unrelated words."
+    )]
+    Guessable,
     #[error("The password must not contain your username.")]
     ContainsUsername,
     #[error("The password must not contain the first part of your email address.")]
@@ -39,7 +46,7 @@ pub fn check(
         return Err(PolicyViolation::TooLong { max: MAX_LENGTH });
     }
     let folded = candidate.to_lowercase();
-    if common_passwords().contains(folded.as_str()) {
+    if common_passwords().contains(folded.trim()) {
         return Err(PolicyViolation::Common);
     }
     let username = username.trim().to_lowercase();
@@ -50,7 +57,19 @@ pub fn check(
     if local_part.chars().count() >= 3 && folded.contains(&local_part) {
         return Err(PolicyViolation::ContainsEmail);
     }
+    if is_guessable(candidate, &[&username, &local_part]) {
+        return Err(PolicyViolation::Guessable);
+    }
     Ok(())
+}
+
+/// zxcvbn's estimate below "safely unguessable" (score 3: about 10^10 guesses, a slow-hash offline
+/// attack's budget). Only the first characters are estimated: its matching grows faster than the
+/// length, and a longer password only gets harder to guess.
+fn is_guessable(password: &str, user_inputs: &[&str]) -> bool {
+    const ESTIMATED_CHARS: usize = 40;
+    let head: String = password.chars().take(ESTIMATED_CHARS).collect();
+    zxcvbn::zxcvbn(&head, user_inputs).score() < zxcvbn::Score::Three
 }
 
 /// The names of a form's two new-password fields.
@@ -86,12 +105,18 @@ pub fn check_new_password(
     Ok(())
 }
 
-fn common_passwords() -> &'static HashSet<&'static str> {
-    static LIST: OnceLock<HashSet<&'static str>> = OnceLock::new();
+/// Django's 20,000 common passwords (`django/contrib/auth/common-passwords.txt.gz` of the Django
+/// package on PyPI, BSD-3-Clause) and our own list of long ones, compared case-folded: no password
+/// Django refuses as common gets in here.
+fn common_passwords() -> &'static HashSet<String> {
+    static LIST: OnceLock<HashSet<String>> = OnceLock::new();
     LIST.get_or_init(|| {
-        include_str!("common-passwords.txt")
-            .lines()
+        [include_str!("django-common-passwords.txt"), include_str!("common-passwords.txt")]
+            .iter()
+            .flat_map(|list| list.lines())
+            .map(str::trim)
             .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(str::to_lowercase)
             .collect()
     })
 }
@@ -100,15 +125,61 @@ fn common_passwords() -> &'static HashSet<&'static str> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn no_password_django_refuses_as_common_gets_in_even_at_the_lowest_minimum() {
+        let django = include_str!("django-common-passwords.txt");
+        let mut accepted = Vec::new();
+        for common in django.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            for spelling in [common.to_owned(), common.to_uppercase()] {
+                if check(&Password::new(&spelling), 8, "someone", "someone@example.com").is_ok() {
+                    accepted.push(spelling);
+                }
+            }
+        }
+        assert!(
+            accepted.is_empty(),
+            "accepted {} common passwords: {:?}",
+            accepted.len(),
+            &accepted[..accepted.len().min(10)]
+        );
+    }
+
+    #[test]
+    fn famous_long_and_decorated_common_passwords_are_refused() {
+        for weak in [
+            "passwordpassword",
+            "qwertyuiopasdfgh",
+            "123456789012345",
+            "iloveyouiloveyou",
+            "P@ssw0rdP@ssw0rd!",
+            "sunshine12345678",
+            "1q2w3e4r5t6y7u8i",
+            "aaaaaaaaaaaaaaaa",
+            "abcdefghijklmnop",
+            "letmeinletmein2024",
+        ] {
+            assert!(check15(weak).is_err(), "{weak} was accepted");
+        }
+    }
+
+    #[test]
+    fn random_passphrases_are_accepted() {
+        for strong in
+            ["copper violin marsh tundra", "a long and unusual passphrase", "glacier ribbon oxide 84 pelican"]
+        {
+            assert_eq!(check15(strong), Ok(()), "{strong}");
+        }
+    }
+
     fn check15(password: &str) -> Result<(), PolicyViolation> {
         check(&Password::new(password), 15, "alice", "alice.smith@example.com")
     }
 
     #[test]
     fn length_is_counted_in_code_points_not_bytes() {
-        // 15 code points, 30 bytes in UTF-8.
-        assert_eq!(check15("ééééééééééééééé"), Ok(()));
-        assert_eq!(check15("éééééééééééééé"), Err(PolicyViolation::TooShort { min: 15 }));
+        // 15 code points, 30 bytes in UTF-8 (varied, so that only the length is tested).
+        assert_eq!(check15("éàüöîçñøåæœßþðł"), Ok(()));
+        assert_eq!(check15("éàüöîçñøåæœßþð"), Err(PolicyViolation::TooShort { min: 15 }));
     }
 
     #[test]
@@ -120,8 +191,11 @@ mod tests {
 
     #[test]
     fn the_upper_bound_is_1024_code_points() {
-        assert_eq!(check15(&"x1".repeat(512)), Ok(()));
-        assert_eq!(check15(&"x1".repeat(512 + 1)), Err(PolicyViolation::TooLong { max: 1024 }));
+        let phrase = "copper violin marsh tundra ";
+        let longest: String = phrase.repeat(40).chars().take(1024).collect();
+        assert_eq!(check15(&longest), Ok(()));
+        let too_long: String = phrase.repeat(40).chars().take(1025).collect();
+        assert_eq!(check15(&too_long), Err(PolicyViolation::TooLong { max: 1024 }));
     }
 
     #[test]

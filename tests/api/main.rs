@@ -5,6 +5,7 @@
 mod account;
 mod account_sessions;
 mod admin;
+mod blocklist;
 mod cli;
 mod compose;
 mod csrf;

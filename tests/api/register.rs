@@ -80,7 +80,7 @@ async fn each_invalid_field_is_a_422_with_its_message_and_the_input_kept_but_not
             password: "qwertyuiopasdfgh",
             confirm: "qwertyuiopasdfgh",
             field: "password",
-            message: "too common",
+            message: "attackers try first",
         },
         Case {
             username: "alice",
