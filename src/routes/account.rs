@@ -90,11 +90,14 @@ pub async fn change_email(
             flash::send(&req, flash::Level::Success, format!("Your email address is now {new_email}."));
             Ok(see_other(Route::Account))
         }
-        Err(ChangeError::Invalid(errors)) => {
-            let failed = Failed { email: Some((errors, form.email.clone())), ..Default::default() };
-            render(&req, &user, &state, StatusCode::UNPROCESSABLE_ENTITY, failed).await
+        Err(error) => {
+            let typed = form.email.clone();
+            refused(&req, &user, &state, error, |errors| Failed {
+                email: Some((errors, typed)),
+                ..Default::default()
+            })
+            .await
         }
-        Err(error) => Err(error.into()),
     }
 }
 
@@ -139,11 +142,13 @@ pub async fn change_password(
             );
             Ok(see_other(Route::Account))
         }
-        Err(ChangeError::Invalid(errors)) => {
-            let failed = Failed { password: Some(errors), ..Default::default() };
-            render(&req, &user, &state, StatusCode::UNPROCESSABLE_ENTITY, failed).await
+        Err(error) => {
+            refused(&req, &user, &state, error, |errors| Failed {
+                password: Some(errors),
+                ..Default::default()
+            })
+            .await
         }
-        Err(error) => Err(error.into()),
     }
 }
 
@@ -164,11 +169,30 @@ pub async fn delete(
             flash::send(&req, flash::Level::Info, "Your account has been deleted.");
             Ok(see_other(Route::Home))
         }
-        Err(ChangeError::Invalid(errors)) => {
-            let failed = Failed { delete: Some(errors), ..Default::default() };
-            render(&req, &user, &state, StatusCode::UNPROCESSABLE_ENTITY, failed).await
+        Err(error) => {
+            refused(&req, &user, &state, error, |errors| Failed {
+                delete: Some(errors),
+                ..Default::default()
+            })
+            .await
         }
-        Err(error) => Err(error.into()),
+    }
+}
+
+/// A refused change shows the page again (422) with the messages beside the form that failed; any
+/// other error is passed on.
+async fn refused(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    state: &AppState,
+    error: ChangeError,
+    failed: impl FnOnce(FieldErrors) -> Failed,
+) -> Result<HttpResponse, AppError> {
+    match error {
+        ChangeError::Invalid(errors) => {
+            render(req, user, state, StatusCode::UNPROCESSABLE_ENTITY, failed(errors)).await
+        }
+        other => Err(other.into()),
     }
 }
 
