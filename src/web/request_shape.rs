@@ -21,7 +21,8 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let target = req.uri().path_and_query().map_or("", |pq| pq.as_str());
-    if target.to_ascii_lowercase().contains("%00") {
+    // "%00" has no letters, so no case folding (and no allocation) is needed on this hot path.
+    if target.contains("%00") {
         return Ok(req.error_response(AppError::BadRequest).map_into_boxed_body());
     }
     let head = req.method() == Method::HEAD;
