@@ -11,7 +11,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use super::session::{self as keys};
 use crate::{
     clock::Clock,
-    db::{self, sessions::SessionRow},
+    db::{self, sessions::LiveSession},
     tokens::{self, RandomError},
 };
 
@@ -40,7 +40,7 @@ impl SessionPolicy {
         }
     }
 
-    fn is_over(&self, row: &SessionRow, now: DateTime<Utc>) -> bool {
+    fn is_over(&self, row: &LiveSession, now: DateTime<Utc>) -> bool {
         let idle_for = (now - row.last_seen_at).to_std().unwrap_or_default();
         now >= row.expires_at || (!row.remember && idle_for >= self.idle_timeout)
     }
@@ -120,9 +120,9 @@ impl DbSessionStore {
         Ok(key)
     }
 
-    async fn load_row(&self, key: &SessionKey) -> Result<Option<SessionRow>, StoreError> {
+    async fn load_row(&self, key: &SessionKey) -> Result<Option<LiveSession>, StoreError> {
         let key_hash = hash_key(key.as_ref());
-        let Some(row) = db::sessions::find_by_key_hash(&self.db, &key_hash).await? else {
+        let Some((row, user)) = db::sessions::find_live_with_user(&self.db, &key_hash).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
@@ -133,6 +133,9 @@ impl DbSessionStore {
         }
         if (now - row.last_seen_at).to_std().unwrap_or_default() >= self.policy.touch_interval {
             db::sessions::touch(&self.db, row.id, now).await?;
+        }
+        if let Some(user_id) = row.user_id {
+            super::loader::hand_over(user_id, user);
         }
         Ok(Some(row))
     }

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use entity::sessions;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, Statement, sea_query::Expr,
 };
 
 pub use entity::sessions::Model as SessionRow;
@@ -22,12 +22,64 @@ pub struct NewSession {
     pub user_agent: Option<String>,
 }
 
-pub async fn find_by_key_hash(
+/// What a request needs of its session row: everything but the key hash and the device details.
+#[derive(Clone)]
+pub struct LiveSession {
+    pub id: i64,
+    pub public_id: String,
+    pub user_id: Option<i64>,
+    /// The session's key/value state as a JSON object (it holds the CSRF token: never log it).
+    pub state: String,
+    pub remember: bool,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The session keyed by `key_hash` and the user it names, in one statement: what every request with
+/// a session cookie needs, read in one round trip. Written out rather than built with SeaORM's
+/// `find_also_related`, whose query building and by-name decoding of 23 columns cost more CPU than
+/// the rest of a page view together (bench/RESULTS.md, "Where the time goes").
+pub async fn find_live_with_user(
     db: &impl ConnectionTrait,
     key_hash: &str,
-) -> Result<Option<SessionRow>, sea_orm::DbErr> {
-    sessions::Entity::find().filter(sessions::Column::KeyHash.eq(key_hash)).one(db).await
+) -> Result<Option<(LiveSession, Option<crate::db::users::SessionUser>)>, sea_orm::DbErr> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => LIVE_WITH_USER_POSTGRES,
+        _ => LIVE_WITH_USER_SQLITE,
+    };
+    let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, [key_hash.into()]);
+    let Some(row) = db.query_one_raw(statement).await? else {
+        return Ok(None);
+    };
+    let session = LiveSession {
+        id: row.try_get_by_index(0)?,
+        public_id: row.try_get_by_index(1)?,
+        user_id: row.try_get_by_index(2)?,
+        state: row.try_get_by_index(3)?,
+        remember: row.try_get_by_index(4)?,
+        last_seen_at: row.try_get_by_index(5)?,
+        expires_at: row.try_get_by_index(6)?,
+    };
+    let user = match row.try_get_by_index::<Option<i64>>(7)? {
+        Some(id) => Some(crate::db::users::SessionUser {
+            id,
+            username: row.try_get_by_index(8)?,
+            email: row.try_get_by_index(9)?,
+            role: row.try_get_by_index(10)?,
+            is_active: row.try_get_by_index(11)?,
+            session_epoch: row.try_get_by_index(12)?,
+        }),
+        None => None,
+    };
+    Ok(Some((session, user)))
 }
+
+const LIVE_WITH_USER_POSTGRES: &str = "SELECT s.id, s.public_id, s.user_id, s.state, s.remember, \
+     s.last_seen_at, s.expires_at, u.id, u.username, u.email, u.role, u.is_active, u.session_epoch \
+     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.key_hash = $1";
+const LIVE_WITH_USER_SQLITE: &str = "SELECT s.id, s.public_id, s.user_id, s.state, s.remember, \
+     s.last_seen_at, s.expires_at, u.id, u.username, u.email, u.role, u.is_active, u.session_epoch \
+     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.key_hash = ?";
 
 pub async fn insert(db: &impl ConnectionTrait, new: NewSession) -> Result<(), sea_orm::DbErr> {
     sessions::ActiveModel {

@@ -8,6 +8,30 @@ use sea_orm::{
 
 pub use entity::users::Model as User;
 
+/// What the user loader needs of a user row (no password hash, no timestamps).
+#[derive(Clone, Debug)]
+pub struct SessionUser {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub role: String,
+    pub is_active: bool,
+    pub session_epoch: i64,
+}
+
+impl From<User> for SessionUser {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            role: user.role,
+            is_active: user.is_active,
+            session_epoch: user.session_epoch,
+        }
+    }
+}
+
 /// A row to insert; every field already validated and normalised.
 pub struct NewUser {
     pub username: String,

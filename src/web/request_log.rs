@@ -11,7 +11,10 @@ use actix_web::{
     middleware::Next,
 };
 
-use crate::telemetry::{self, REQUEST_ID};
+use crate::{
+    auth::loader,
+    telemetry::{self, REQUEST_ID},
+};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -30,7 +33,7 @@ pub async fn middleware(
     // Routes whose path holds a secret are logged by their pattern, never their value.
     let path = loggable_path(req.path());
 
-    let result = telemetry::scope_request(id.clone(), next.call(req)).await;
+    let result = telemetry::scope_request(id.clone(), loader::scope_request(next.call(req))).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     REQUEST_ID.sync_scope(id.clone(), || match &result {
         Ok(res) => log::info!("{method} {path} {} {elapsed_ms:.1}ms", res.status().as_u16()),
