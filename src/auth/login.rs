@@ -62,16 +62,9 @@ pub async fn log_in(
     let user = if login_key.is_empty() { None } else { db::users::find_by_login(db, &login_key).await? };
     let user_id = user.as_ref().map(|u| u.id);
 
-    // Every attempt is counted before the password is checked (one statement each), so a burst of
-    // parallel guesses gets at most the budget's worth of checks, never one per request.
-    let ip_key = attempt.client_ip.map(Key::login_ip);
-    let ip_reservation = match &ip_key {
-        Some(key) => match throttle::reserve(db, key, &limits.login_ip, now).await? {
-            Reservation::Refused { until } => return Ok(Outcome::Throttled { user_id, until }),
-            allowed => Some(allowed),
-        },
-        None => None,
-    };
+    // Every attempt is counted before the password is checked (the name or device and the IP in one
+    // statement), so a burst of parallel guesses gets at most the budget's worth of checks, never
+    // one per request.
     let device = attempt.device.filter(|device| {
         user.as_ref().is_some_and(|u| u.id == device.user_id && u.session_epoch == device.epoch)
     });
@@ -79,7 +72,21 @@ pub async fn log_in(
         Some(device) => Key::login_device(&device.id),
         None => Key::login_name(&login_key),
     };
-    let reservation = throttle::reserve(db, &budget, &limits.login, now).await?;
+    let ip_key = attempt.client_ip.map(Key::login_ip);
+    let mut budgets = vec![(&budget, &limits.login)];
+    if let Some(ip_key) = &ip_key {
+        budgets.push((ip_key, &limits.login_ip));
+    }
+    let reservations = throttle::reserve_all(db, &budgets, now).await?;
+    let reservation = reservations[0];
+    let ip_reservation = reservations.get(1).copied();
+    if let Some(Reservation::Refused { until }) = ip_reservation {
+        // Refused for the IP: the name's budget does not pay for an attempt that was never made.
+        if matches!(reservation, Reservation::Allowed { .. }) {
+            throttle::give_back(db, &budget, &limits.login).await?;
+        }
+        return Ok(Outcome::Throttled { user_id, until });
+    }
     let lock_ended = match reservation {
         Reservation::Refused { until } => return Ok(Outcome::Throttled { user_id, until }),
         Reservation::Allowed { lock_ended, .. } => lock_ended,
@@ -88,10 +95,8 @@ pub async fn log_in(
     match accounts::verify_login(db, hasher, clock, user, attempt.password).await {
         Ok(user) => {
             // Successes never count: the budget is whole again, and the IP gets its attempt back.
-            throttle::reset(db, &budget).await?;
-            if let Some(key) = &ip_key {
-                throttle::give_back(db, key, &limits.login_ip).await?;
-            }
+            let ip_budget = ip_key.as_ref().map(|key| (key, &limits.login_ip));
+            throttle::succeeded(db, &budget, ip_budget, now).await?;
             Ok(Outcome::LoggedIn { user, lock_ended })
         }
         Err(AuthError::InvalidCredentials { user_id }) => {

@@ -68,10 +68,43 @@ pub async fn reserve(
     limit: &Limit,
     now: DateTime<Utc>,
 ) -> Result<Reservation, DbErr> {
-    if limit.is_off() {
-        return Ok(Reservation::Allowed { count: 0, lock_ended: false });
+    let mut reservations = reserve_all(db, &[(key, limit)], now).await?;
+    Ok(reservations.pop().unwrap_or(Reservation::Allowed { count: 0, lock_ended: false }))
+}
+
+/// `reserve` on several budgets at once (a login's name and client IP), counted in one statement.
+/// The reservations come back in the order of `budgets`.
+pub async fn reserve_all(
+    db: &DatabaseConnection,
+    budgets: &[(&Key, &Limit)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Reservation>, DbErr> {
+    let counted: Vec<(&str, DateTime<Utc>)> = budgets
+        .iter()
+        .filter(|(_, limit)| !limit.is_off())
+        .map(|(key, limit)| (key.as_str(), now - to_chrono(limit.window)))
+        .collect();
+    let counters = db::throttle::count_failures(db, &counted, now).await?;
+    let mut reservations = Vec::with_capacity(budgets.len());
+    for (key, limit) in budgets {
+        let counter = counters.iter().find(|counter| counter.key == key.as_str());
+        let reservation = match counter {
+            Some(counter) if !limit.is_off() => judge(db, key, limit, counter, now).await?,
+            _ => Reservation::Allowed { count: 0, lock_ended: false },
+        };
+        reservations.push(reservation);
     }
-    let counter = db::throttle::count_failure(db, key.as_str(), now - to_chrono(limit.window), now).await?;
+    Ok(reservations)
+}
+
+/// What a counter that has just counted this attempt allows.
+async fn judge(
+    db: &DatabaseConnection,
+    key: &Key,
+    limit: &Limit,
+    counter: &db::throttle::Counter,
+    now: DateTime<Utc>,
+) -> Result<Reservation, DbErr> {
     if let Some(until) = counter.locked_until.filter(|until| *until > now) {
         return Ok(Reservation::Refused { until });
     }
@@ -136,9 +169,16 @@ pub async fn take(
     }
 }
 
-/// Forgets `key`: a successful login resets its count and lock history.
-pub async fn reset(db: &DatabaseConnection, key: &Key) -> Result<(), DbErr> {
-    db::throttle::delete(db, key.as_str()).await
+/// A login succeeded: its own budget forgets its count and lock history, and the attempt counted on
+/// the other one (the client IP) is given back, in one statement.
+pub async fn succeeded(
+    db: &DatabaseConnection,
+    budget: &Key,
+    give_back: Option<(&Key, &Limit)>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let give_back = give_back.filter(|(_, limit)| !limit.is_off()).map(|(key, _)| key.as_str());
+    db::throttle::settle_success(db, budget.as_str(), give_back, now).await
 }
 
 /// Deletes counters nobody has touched for longer than any window or lock lasts.

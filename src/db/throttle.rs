@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::throttle_counters;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     sea_query::{Expr, ExprTrait as _, OnConflict},
 };
 
@@ -24,21 +24,43 @@ pub async fn count_failure(
     window_start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Counter, sea_orm::DbErr> {
+    count_failures(db, &[(key, window_start)], now)
+        .await?
+        .pop()
+        .ok_or_else(|| sea_orm::DbErr::RecordNotFound(format!("throttle counter {key}")))
+}
+
+/// `count_failure` for several keys, each with its own window, in one statement: a login counts its
+/// name and its client IP in one round trip. The counters after, in no particular order.
+pub async fn count_failures(
+    db: &impl ConnectionTrait,
+    keys: &[(&str, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Counter>, sea_orm::DbErr> {
     use throttle_counters::{Column, Entity};
-    let in_window = Expr::col((Entity, Column::WindowStartedAt)).gt(window_start);
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let in_window = keys.iter().fold(Condition::any(), |any, (key, window_start)| {
+        any.add(
+            Expr::col((Entity, Column::Key))
+                .eq(*key)
+                .and(Expr::col((Entity, Column::WindowStartedAt)).gt(*window_start)),
+        )
+    });
     let failures = Expr::case(in_window.clone(), Expr::col((Entity, Column::Failures)).add(1)).finally(1);
     let window_started_at =
         Expr::case(in_window, Expr::col((Entity, Column::WindowStartedAt))).finally(Expr::value(now));
-    let first = throttle_counters::ActiveModel {
-        key: Set(key.to_owned()),
+    let first = keys.iter().map(|(key, _)| throttle_counters::ActiveModel {
+        key: Set((*key).to_owned()),
         failures: Set(1),
         window_started_at: Set(now),
         locked_until: Set(None),
         locks: Set(0),
         updated_at: Set(now),
-    };
-    // RETURNING: the row as this statement left it (a later read could find it deleted by a success).
-    Entity::insert(first)
+    });
+    // RETURNING: the rows as this statement left them (a later read could find them deleted by a success).
+    Entity::insert_many(first)
         .on_conflict(
             OnConflict::column(Column::Key)
                 .value(Column::Failures, failures)
@@ -48,6 +70,49 @@ pub async fn count_failure(
         )
         .exec_with_returning(db)
         .await
+}
+
+/// After a success, in one statement: forgets `forget` (its count, lock and lock history, as if it had
+/// never failed) and takes back the attempt counted on `give_back`. The forgotten row stays, reset,
+/// until `purge`: its window starts at the epoch, so the next failure opens a new one, as on a new row.
+pub async fn settle_success(
+    db: &impl ConnectionTrait,
+    forget: &str,
+    give_back: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    use throttle_counters::{Column, Entity};
+    let is_forgotten = || Expr::col((Entity, Column::Key)).eq(forget);
+    let mut rows = Condition::any().add(is_forgotten());
+    if let Some(give_back) = give_back {
+        rows = rows.add(Column::Key.eq(give_back).and(Column::Failures.gt(0)));
+    }
+    Entity::update_many()
+        .col_expr(
+            Column::Failures,
+            Expr::case(is_forgotten(), 0).finally(Expr::col((Entity, Column::Failures)).sub(1)).into(),
+        )
+        .col_expr(
+            Column::Locks,
+            Expr::case(is_forgotten(), 0).finally(Expr::col((Entity, Column::Locks))).into(),
+        )
+        .col_expr(
+            Column::LockedUntil,
+            Expr::case(is_forgotten(), Expr::value(None::<DateTime<Utc>>))
+                .finally(Expr::col((Entity, Column::LockedUntil)))
+                .into(),
+        )
+        .col_expr(
+            Column::WindowStartedAt,
+            Expr::case(is_forgotten(), Expr::value(DateTime::<Utc>::UNIX_EPOCH))
+                .finally(Expr::col((Entity, Column::WindowStartedAt)))
+                .into(),
+        )
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(rows)
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Takes back one counted attempt (it turned out not to be a failure).
@@ -95,12 +160,6 @@ pub async fn clear_expired_lock(
         .exec(db)
         .await?;
     Ok(cleared.rows_affected == 1)
-}
-
-/// Forgets `key` (a successful login resets its count and its lock history).
-pub async fn delete(db: &impl ConnectionTrait, key: &str) -> Result<(), sea_orm::DbErr> {
-    throttle_counters::Entity::delete_by_id(key.to_owned()).exec(db).await?;
-    Ok(())
 }
 
 /// Deletes counters untouched since `quiet_since` that hold no running lock.

@@ -219,3 +219,21 @@ async fn the_login_form_has_labels_and_autocomplete_for_password_managers() {
         assert!(page.body.contains(needle), "missing {needle}");
     }
 }
+
+#[actix_web::test]
+async fn the_login_form_writes_nothing_and_a_login_costs_six_statements() {
+    let app = app_with_alice().await;
+    let client = app.client();
+
+    app.statements.reset();
+    let token = client.csrf_token("/login").await;
+    assert_eq!(app.statements.count(), 0, "GET /login: {:#?}", app.statements.sql());
+
+    let res = client
+        .post_form("/login", &[("login", "alice"), ("password", PASSWORD), ("csrf_token", &token)])
+        .await;
+    assert_redirects_to(&res, "/dashboard");
+    // The user; the name's and the IP's budgets, counted together; the last-login time; both budgets
+    // settled together; the audit event; the new session row.
+    assert_eq!(app.statements.count(), 6, "POST /login: {:#?}", app.statements.sql());
+}
