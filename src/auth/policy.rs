@@ -1,7 +1,7 @@
 //! The password policy of NIST SP 800-63B-4 for a password that is the only factor: length counted
 //! in code points after NFC, no composition rules, refused when common or built from the user's name.
 
-use std::{collections::HashSet, sync::OnceLock};
+use std::{borrow::Cow, collections::HashSet, sync::OnceLock};
 
 use super::password::Password;
 
@@ -31,6 +31,14 @@ pub enum PolicyViolation {
 }
 
 /// Checks a candidate password for an account with this username and email.
+/// Builds the common-password set and zxcvbn's dictionaries now rather than at the first password
+/// someone chooses (which would wait for them), so that the start-up can hand the memory that built
+/// them back to the system.
+pub fn load_lists() {
+    let _ =
+        check(&Password::new("a passphrase only for loading the lists"), 8, "loader", "loader@example.com");
+}
+
 pub fn check(
     password: &Password,
     min_length: usize,
@@ -108,15 +116,23 @@ pub fn check_new_password(
 /// Django's 20,000 common passwords (`django/contrib/auth/common-passwords.txt.gz` of the Django
 /// package on PyPI, BSD-3-Clause) and our own list of long ones, compared case-folded: no password
 /// Django refuses as common gets in here.
-fn common_passwords() -> &'static HashSet<String> {
-    static LIST: OnceLock<HashSet<String>> = OnceLock::new();
+/// The entries borrow from the lists compiled into the binary (a copy of each would add a MiB to
+/// the app's resident memory); only an entry with capitals is stored folded.
+fn common_passwords() -> &'static HashSet<Cow<'static, str>> {
+    static LIST: OnceLock<HashSet<Cow<'static, str>>> = OnceLock::new();
     LIST.get_or_init(|| {
         [include_str!("django-common-passwords.txt"), include_str!("common-passwords.txt")]
             .iter()
             .flat_map(|list| list.lines())
             .map(str::trim)
             .filter(|line| !line.is_empty() && !line.starts_with('#'))
-            .map(str::to_lowercase)
+            .map(|line| {
+                if line.chars().any(char::is_uppercase) {
+                    Cow::Owned(line.to_lowercase())
+                } else {
+                    Cow::Borrowed(line)
+                }
+            })
             .collect()
     })
 }

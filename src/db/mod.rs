@@ -27,7 +27,10 @@ pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DbErr> {
         // SQLite has one writer; a small pool avoids "database is locked" under write bursts.
         options.max_connections(if database_url.contains(":memory:") { 1 } else { 4 });
     } else {
-        options.max_connections(20).min_connections(1);
+        // A statement holds a connection for one round trip, and argon2 runs without one: ten serve
+        // two cores' worth of page views and logins, each with its own buffers here and a backend
+        // process there.
+        options.max_connections(10).min_connections(1);
     }
     Database::connect(options).await
 }
