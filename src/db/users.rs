@@ -15,6 +15,8 @@ pub struct NewUser {
     pub email: String,
     pub password_hash: String,
     pub role: String,
+    /// True when whoever creates the account vouches for the address (an operator's `create-user`).
+    pub email_confirmed: bool,
 }
 
 /// The user loader's query: one primary-key read.
@@ -61,6 +63,7 @@ pub async fn insert(
         updated_at: Set(now),
         last_login_at: Set(None),
         session_epoch: Set(0),
+        email_confirmed_at: Set(new_user.email_confirmed.then_some(now)),
         ..Default::default()
     }
     .insert(db)
@@ -224,7 +227,8 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<(), sea_orm::D
     Ok(())
 }
 
-pub async fn set_email(
+/// Makes `email` the account's address, confirmed now: the link mailed to it was opened.
+pub async fn set_confirmed_email(
     db: &impl ConnectionTrait,
     id: i64,
     email: &str,
@@ -232,8 +236,24 @@ pub async fn set_email(
 ) -> Result<(), sea_orm::DbErr> {
     users::Entity::update_many()
         .col_expr(users::Column::Email, sea_orm::sea_query::Expr::value(email))
+        .col_expr(users::Column::EmailConfirmedAt, sea_orm::sea_query::Expr::value(now))
         .col_expr(users::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
         .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks the account's current address confirmed, unless it already is (the first time counts).
+pub async fn confirm_email(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    users::Entity::update_many()
+        .col_expr(users::Column::EmailConfirmedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::EmailConfirmedAt.is_null())
         .exec(db)
         .await?;
     Ok(())

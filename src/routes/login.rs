@@ -5,6 +5,7 @@ use crate::{
     audit::Event,
     auth::{
         accounts::FieldErrors,
+        confirmation,
         login::{self, Attempt, Outcome},
         password::Password,
         safe_next::safe_next,
@@ -82,6 +83,10 @@ pub async fn submit(
         Outcome::LoggedIn { user, lock_ended } => {
             if lock_ended {
                 audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
+            }
+            if !confirmation::may_log_in(&user, state.settings.require_confirmed_email) {
+                log::info!("user {} gave the right password but has not confirmed their address", user.id);
+                return super::confirm_email::render_confirm_first(&req, &user.email);
             }
             begin_login(&req, &user, remember, &state.settings.trusted_proxies)?;
             log::info!("user {} logged in from {ip}", user.id);

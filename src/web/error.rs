@@ -8,6 +8,7 @@ use crate::{
     auth::{
         accounts::{AuthError, ChangeError, FieldErrors, RegisterError},
         admin::AdminError,
+        confirmation::ConfirmError,
         password::PasswordError,
         reset::ResetError,
         session::SessionError,
@@ -167,6 +168,21 @@ impl From<ResetError> for AppError {
             ResetError::Database(error) => error.into(),
             ResetError::Hashing(error) => error.into(),
             ResetError::Random(error) => error.into(),
+        }
+    }
+}
+
+impl From<ConfirmError> for AppError {
+    fn from(error: ConfirmError) -> Self {
+        match error {
+            ConfirmError::InvalidToken => Self::NotFound,
+            ConfirmError::Invalid(errors) => unhandled_validation(&errors),
+            ConfirmError::Database(error) => error.into(),
+            ConfirmError::Hashing(error) => error.into(),
+            ConfirmError::Random(error) => error.into(),
+            refusal @ (ConfirmError::AddressTaken { .. } | ConfirmError::Throttled { .. }) => {
+                Self::internal(anyhow::anyhow!("a refused email confirmation was not shown: {refusal}"))
+            }
         }
     }
 }

@@ -63,12 +63,44 @@ pub fn too_many_attempts(
     now: chrono::DateTime<chrono::Utc>,
     offer_reset: bool,
 ) -> Result<HttpResponse, AppError> {
+    throttled(
+        req,
+        until,
+        now,
+        offer_reset,
+        "There have been too many attempts to sign in or ask for a reset link from here",
+    )
+}
+
+/// The 429 page for an address that had its share of confirmation emails.
+pub fn too_many_emails(
+    req: &HttpRequest,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<HttpResponse, AppError> {
+    throttled(
+        req,
+        until,
+        now,
+        false,
+        "Too many confirmation emails have gone to this address in the last hour",
+    )
+}
+
+fn throttled(
+    req: &HttpRequest,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    offer_reset: bool,
+    what: &str,
+) -> Result<HttpResponse, AppError> {
     let seconds = crate::auth::throttle::retry_after_seconds(until, now);
     let minutes = seconds.div_ceil(60);
     let mut context = Context::new();
     context.insert("minutes", &minutes);
     context.insert("until", &until.format("%H:%M UTC").to_string());
     context.insert("offer_reset", &offer_reset);
+    context.insert("what", what);
     let mut res = render(req, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts.html", context)?;
     res.headers_mut()
         .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(seconds));

@@ -8,6 +8,7 @@ mod admin;
 mod blocklist;
 mod cli;
 mod compose;
+mod confirmation;
 mod csrf;
 mod errors;
 mod helpers;
