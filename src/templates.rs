@@ -15,6 +15,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("home.html", include_str!("../templates/home.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("register.html", include_str!("../templates/register.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
     ("dashboard.html", include_str!("../templates/dashboard.html")),
     ("account.html", include_str!("../templates/account.html")),
     ("sessions.html", include_str!("../templates/sessions.html")),

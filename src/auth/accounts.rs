@@ -9,7 +9,7 @@ use super::{
     password::{Password, PasswordError, PasswordHasher, Verification},
     policy,
 };
-use crate::{clock::Clock, db};
+use crate::{audit::Event, clock::Clock, db};
 
 pub const ROLE_USER: &str = "user";
 pub const ROLE_ADMIN: &str = "admin";
@@ -320,4 +320,42 @@ pub async fn delete_account(
     db::sessions::delete_for_user(db, user.id).await?;
     db::users::delete(db, user.id).await?;
     Ok(user)
+}
+
+/// What the dashboard tells a user about their account.
+#[derive(Debug)]
+pub struct Overview {
+    pub email_confirmed: bool,
+    pub live_sessions: i64,
+    /// The sign-in (login or registration) before the one that started this session.
+    pub previous_sign_in: Option<SignIn>,
+}
+
+#[derive(Debug)]
+pub struct SignIn {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The dashboard's facts, in one query. `None` when the user is gone.
+pub async fn overview(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    user_id: i64,
+    this_session: &str,
+) -> Result<Option<Overview>, sea_orm::DbErr> {
+    let kinds = [Event::LoggedIn.code(), Event::Registered.code()];
+    let Some(row) = db::users::overview(db, user_id, this_session, kinds, clock.now()).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Overview {
+        email_confirmed: row.email_confirmed_at.is_some(),
+        live_sessions: row.live_sessions,
+        previous_sign_in: row.previous_sign_in_at.map(|at| SignIn {
+            at,
+            ip: row.previous_sign_in_ip,
+            user_agent: row.previous_sign_in_user_agent,
+        }),
+    }))
 }

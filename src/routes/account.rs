@@ -264,8 +264,26 @@ async fn render(
         .collect();
     let email_status = confirmation::status(&state.db, &state.clock, user.id).await?;
     csrf::form_token(req)?;
+    // After a failure, focus (and so scroll to) the first field with a message in the form that
+    // failed, wherever it is on this long page; on a plain visit, nothing is focused.
+    let focus = match (&failed.email, &failed.password, &failed.delete) {
+        (Some((errors, _)), _, _) => {
+            views::focus(errors, &[("email", "new-email"), ("current_password", "email-current_password")])
+        }
+        (_, Some(errors), _) => views::focus(
+            errors,
+            &[
+                ("current_password", "password-current_password"),
+                ("new_password", "new_password"),
+                ("new_password_confirm", "new_password_confirm"),
+            ],
+        ),
+        (_, _, Some(errors)) => views::focus(errors, &[("current_password", "delete-current_password")]),
+        _ => String::new(),
+    };
     let (email_errors, email_value) = failed.email.unwrap_or_else(|| (FieldErrors::new(), String::new()));
     let mut context = tera::Context::new();
+    context.insert("focus", &focus);
     context.insert("email_value", &email_value);
     context.insert("email_errors", &email_errors);
     context.insert("email_confirmed", &email_status.as_ref().is_some_and(|s| s.confirmed));

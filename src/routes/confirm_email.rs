@@ -198,6 +198,7 @@ fn render_request(
     let mut context = tera::Context::new();
     context.insert("email", email);
     context.insert("errors", errors);
+    context.insert("focus", &views::focus(errors, &[("email", "email")]));
     views::render(req, status, "confirm_email_request.html", context)
 }
 

@@ -139,5 +139,12 @@ fn render(
     context.insert("next", next);
     context.insert("remember", &remember);
     context.insert("errors", errors);
+    // After "invalid credentials" the password is what to type again (the name is kept).
+    let focus = if errors.contains_key("form") {
+        "password".to_owned()
+    } else {
+        views::focus(errors, &[("login", "login"), ("password", "password")])
+    };
+    context.insert("focus", &focus);
     views::render(req, status, "login.html", context)
 }

@@ -38,7 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(Home).get(home::index))
         .service(resource(Register).get(register::form).post(register::submit))
         .service(resource(Login).get(login::form).post(login::submit))
-        .service(resource(Logout).post(logout::submit))
+        .service(resource(Logout).post(logout::submit).get(logout::page))
         .service(resource(PasswordReset).get(password_reset::request_form).post(password_reset::request))
         .service(
             resource(PasswordResetConfirm).get(password_reset::confirm_form).post(password_reset::confirm),

@@ -112,5 +112,12 @@ fn render(
     context.insert("email", email);
     context.insert("errors", errors);
     context.insert("password_min_length", &settings.password_min_length);
+    let fields = [
+        ("username", "username"),
+        ("email", "email"),
+        ("password", "password"),
+        ("password_confirm", "password_confirm"),
+    ];
+    context.insert("focus", &views::focus(errors, &fields));
     views::render(req, status, "register.html", context)
 }

@@ -21,7 +21,9 @@ use crate::{
 pub enum AppError {
     #[error("Bad request: the form could not be read.")]
     BadRequest,
-    #[error("Your session has expired or the form came from another site. Reload the page and try again.")]
+    #[error(
+        "Your session has expired or the form came from another site, so nothing was changed. Go back to the form, then send it again."
+    )]
     CsrfRejected,
     #[error("Please log in to access this page.")]
     Unauthorized,

@@ -17,6 +17,7 @@ mod login;
 mod logout;
 mod mail;
 mod outage;
+mod pages;
 mod password_reset;
 mod races;
 mod register;

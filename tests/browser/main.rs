@@ -131,7 +131,7 @@ async fn a_visitor_registers_logs_out_and_logs_back_in_to_the_page_they_asked_fo
     submit(&browser, "/register").await;
     wait_for_path(&browser, "/dashboard").await;
     let page = browser.source().await.unwrap();
-    assert!(page.contains("Welcome, alice") && page.contains("Welcome to Gatehouse, alice!"));
+    assert!(page.contains("Welcome, alice") && page.contains("Your account is ready."));
 
     // The stylesheet is applied under the strict CSP.
     let background =
