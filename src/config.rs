@@ -29,6 +29,8 @@ pub struct Settings {
     pub hash_queue_limit: usize,
     /// `false` when migrations run separately (`gatehouse migrate` with a direct connection).
     pub migrate_on_start: bool,
+    /// A correct password logs in only once the account's email address is confirmed.
+    pub require_confirmed_email: bool,
 }
 
 impl Settings {
@@ -58,6 +60,7 @@ impl fmt::Debug for Settings {
             .field("throttle", &self.throttle)
             .field("hash_queue_limit", &self.hash_queue_limit)
             .field("migrate_on_start", &self.migrate_on_start)
+            .field("require_confirmed_email", &self.require_confirmed_email)
             .finish()
     }
 }
@@ -94,8 +97,11 @@ pub struct Limits {
     pub login_ip: Limit,
     /// Reset emails per address.
     pub reset_emails: Limit,
-    /// Reset requests per client IP.
+    /// Reset requests per client IP (anonymous requests for a confirmation link are counted apart,
+    /// under the same limit).
     pub reset_ip: Limit,
+    /// Confirmation emails per address.
+    pub confirm_emails: Limit,
 }
 
 /// The key material for cookies; at least 64 bytes.
@@ -179,6 +185,7 @@ const DEFAULT_THROTTLE_LOGIN_MAX_LOCK: &str = "1h";
 const DEFAULT_THROTTLE_LOGIN_IP_FAILURES: &str = "100";
 const DEFAULT_THROTTLE_RESET_EMAILS: &str = "3";
 const DEFAULT_THROTTLE_RESET_IP: &str = "50";
+const DEFAULT_THROTTLE_CONFIRM_EMAILS: &str = "3";
 const DEFAULT_HASH_QUEUE_LIMIT: &str = "64";
 /// The window of both password-reset limits.
 const RESET_WINDOW: Duration = Duration::from_secs(3600);
@@ -250,12 +257,18 @@ pub struct SettingsArgs {
     /// Password reset requests per client IP per hour; 0 = off.
     #[arg(long, env = "THROTTLE_RESET_IP", default_value = DEFAULT_THROTTLE_RESET_IP, global = true)]
     throttle_reset_ip: Option<String>,
+    /// Email confirmation links per address per hour; 0 = off.
+    #[arg(long, env = "THROTTLE_CONFIRM_EMAILS", default_value = DEFAULT_THROTTLE_CONFIRM_EMAILS, global = true)]
+    throttle_confirm_emails: Option<String>,
     /// Password hashes that may wait for a hashing thread; more answer 503 at once. 0 = no bound.
     #[arg(long, env = "HASH_QUEUE_LIMIT", default_value = DEFAULT_HASH_QUEUE_LIMIT, global = true)]
     hash_queue_limit: Option<String>,
     /// `false` when migrations run separately (`gatehouse migrate` with a direct DATABASE_URL).
     #[arg(long, env = "MIGRATE_ON_START", default_value = "true", global = true)]
     migrate_on_start: Option<String>,
+    /// `true`: a correct password logs in only once the account's email address is confirmed.
+    #[arg(long, env = "REQUIRE_CONFIRMED_EMAIL", default_value = "false", global = true)]
+    require_confirmed_email: Option<String>,
 }
 
 impl fmt::Debug for SettingsArgs {
@@ -400,6 +413,11 @@ impl Settings {
                 "THROTTLE_RESET_IP",
                 DEFAULT_THROTTLE_RESET_IP,
             )?),
+            confirm_emails: per_hour(count(
+                &args.throttle_confirm_emails,
+                "THROTTLE_CONFIRM_EMAILS",
+                DEFAULT_THROTTLE_CONFIRM_EMAILS,
+            )?),
         };
         let hash_queue_limit = count(&args.hash_queue_limit, "HASH_QUEUE_LIMIT", DEFAULT_HASH_QUEUE_LIMIT)?;
         let raw_min = non_empty(&args.password_min_length).unwrap_or(DEFAULT_PASSWORD_MIN_LENGTH);
@@ -452,6 +470,7 @@ impl Settings {
             throttle,
             hash_queue_limit: usize::try_from(hash_queue_limit).unwrap_or(usize::MAX),
             migrate_on_start: switch(&args.migrate_on_start, "MIGRATE_ON_START", true)?,
+            require_confirmed_email: switch(&args.require_confirmed_email, "REQUIRE_CONFIRMED_EMAIL", false)?,
         })
     }
 }
@@ -609,6 +628,8 @@ mod tests {
         assert_eq!(s.throttle.reset_emails.max_failures, 3);
         assert_eq!(s.throttle.reset_emails.window, Duration::from_secs(3600));
         assert_eq!(s.throttle.reset_ip.max_failures, 50);
+        assert_eq!(s.throttle.confirm_emails.max_failures, 3);
+        assert_eq!(s.throttle.confirm_emails.window, Duration::from_secs(3600));
         let off =
             Settings::from_lookup(lookup(&[("SESSION_SECRET", SECRET), ("THROTTLE_LOGIN_FAILURES", "0")]))
                 .unwrap();
@@ -638,6 +659,21 @@ mod tests {
         assert_eq!(s.session_idle_timeout, Duration::from_secs(12 * 3600));
         assert_eq!(s.session_max_age, Duration::from_secs(24 * 3600));
         assert!(!s.is_https());
+        assert!(!s.require_confirmed_email, "`cargo run` logs in right after registering");
+    }
+
+    #[test]
+    fn require_confirmed_email_is_a_switch_named_in_its_error() {
+        let on =
+            Settings::from_lookup(lookup(&[("SESSION_SECRET", SECRET), ("REQUIRE_CONFIRMED_EMAIL", "true")]))
+                .unwrap();
+        assert!(on.require_confirmed_email);
+        let err = Settings::from_lookup(lookup(&[
+            ("SESSION_SECRET", SECRET),
+            ("REQUIRE_CONFIRMED_EMAIL", "maybe"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("REQUIRE_CONFIRMED_EMAIL"), "{err}");
     }
 
     #[test]

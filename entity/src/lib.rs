@@ -1,6 +1,7 @@
 //! SeaORM entities: one module per table, no logic beyond the model and its relations.
 
 pub mod audit_events;
+pub mod email_confirmation_tokens;
 pub mod password_reset_tokens;
 pub mod sessions;
 pub mod throttle_counters;

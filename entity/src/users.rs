@@ -24,6 +24,8 @@ pub struct Model {
     /// Raised by every credential change: a session that recorded an older epoch is over, even one
     /// a racing request created after the change.
     pub session_epoch: i64,
+    /// When `email` was shown to reach its owner (a confirmation or reset link opened); `None` until then.
+    pub email_confirmed_at: Option<DateTimeUtc>,
 }
 
 // Written by hand so that the password hash can never reach a log line through `{:?}`.
@@ -36,6 +38,7 @@ impl std::fmt::Debug for Model {
             .field("password_hash", &"[redacted]")
             .field("role", &self.role)
             .field("is_active", &self.is_active)
+            .field("email_confirmed_at", &self.email_confirmed_at)
             .finish_non_exhaustive()
     }
 }
@@ -48,6 +51,8 @@ pub enum Relation {
     PasswordResetTokens,
     #[sea_orm(has_many = "super::audit_events::Entity")]
     AuditEvents,
+    #[sea_orm(has_many = "super::email_confirmation_tokens::Entity")]
+    EmailConfirmationTokens,
 }
 
 impl Related<super::sessions::Entity> for Entity {

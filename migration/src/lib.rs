@@ -11,6 +11,8 @@ mod m20261127_000003_create_password_reset_tokens;
 mod m20261127_000004_create_audit_events;
 mod m20261130_000005_create_throttle_counters;
 mod m20261130_000006_add_session_epoch_to_users;
+mod m20261201_000007_add_email_confirmed_at_to_users;
+mod m20261201_000008_create_email_confirmation_tokens;
 
 pub struct Migrator;
 
@@ -24,6 +26,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_create_audit_events::Migration),
             Box::new(m20261130_000005_create_throttle_counters::Migration),
             Box::new(m20261130_000006_add_session_epoch_to_users::Migration),
+            Box::new(m20261201_000007_add_email_confirmed_at_to_users::Migration),
+            Box::new(m20261201_000008_create_email_confirmation_tokens::Migration),
         ]
     }
 }

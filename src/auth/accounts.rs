@@ -9,7 +9,7 @@ use super::{
     password::{Password, PasswordError, PasswordHasher, Verification},
     policy,
 };
-use crate::{clock::Clock, db};
+use crate::{audit::Event, clock::Clock, db};
 
 pub const ROLE_USER: &str = "user";
 pub const ROLE_ADMIN: &str = "admin";
@@ -25,6 +25,9 @@ pub struct Registration {
     pub password: Password,
     pub password_confirm: Password,
     pub role: &'static str,
+    /// True when whoever creates the account vouches for the address (an operator's `create-user`);
+    /// an account registered on the site confirms it through a mailed link.
+    pub email_confirmed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +135,7 @@ pub async fn register(
         email: email.clone(),
         password_hash,
         role: registration.role.to_owned(),
+        email_confirmed: registration.email_confirmed,
     };
     match db::users::insert(db, new_user, clock.now()).await {
         Ok(user) => Ok(user),
@@ -157,7 +161,7 @@ fn taken_username() -> String {
     "This username is already taken.".to_owned()
 }
 
-fn taken_email() -> String {
+pub(crate) fn taken_email() -> String {
     "An account with this email address already exists.".to_owned()
 }
 
@@ -235,7 +239,7 @@ pub enum ChangeError {
 const WRONG_CURRENT_PASSWORD: &str = "Your current password is not correct.";
 
 /// Re-authentication: every change to an account asks for the current password first.
-async fn check_current_password(
+pub(crate) async fn check_current_password(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
     user_id: i64,
@@ -289,6 +293,8 @@ pub async fn change_password(
     let txn = db.begin().await?;
     let epoch = db::users::change_password_hash(&txn, user.id, hash, clock.now()).await?;
     db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
+    // A pending change of address may be an intruder's: securing the account cancels it.
+    db::email_confirmation_tokens::delete_other_addresses(&txn, user.id, &user.email).await?;
     let ended = db::sessions::delete_for_user_except(&txn, user.id, current_session_id).await?;
     txn.commit().await?;
     Ok(PasswordChanged { other_sessions_ended: ended, session_epoch: epoch })
@@ -300,39 +306,6 @@ pub async fn change_password(
 pub struct PasswordChanged {
     pub other_sessions_ended: u64,
     pub session_epoch: i64,
-}
-
-/// A new email address; returns the old one, which is told about the change.
-pub async fn change_email(
-    db: &DatabaseConnection,
-    hasher: &PasswordHasher,
-    clock: &Clock,
-    user_id: i64,
-    new_email: &str,
-    current_password: &str,
-) -> Result<(String, String), ChangeError> {
-    let new_email = normalise_email(new_email)
-        .map_err(|message| ChangeError::Invalid(FieldErrors::from([("email", message)])))?;
-    let user = check_current_password(db, hasher, user_id, current_password).await?;
-    if new_email == user.email {
-        return Err(ChangeError::Invalid(FieldErrors::from([(
-            "email",
-            "This is already your email address.".to_owned(),
-        )])));
-    }
-    let taken = || ChangeError::Invalid(FieldErrors::from([("email", taken_email())]));
-    if db::users::email_taken(db, &new_email).await? {
-        return Err(taken());
-    }
-    match db::users::set_email(db, user.id, &new_email, clock.now()).await {
-        Ok(()) => {
-            // A reset link mailed to the old address must not outlive the change.
-            db::password_reset_tokens::delete_for_user(db, user.id).await?;
-            Ok((user.email, new_email))
-        }
-        Err(error) if db::is_unique_violation(&error) => Err(taken()),
-        Err(error) => Err(error.into()),
-    }
 }
 
 /// Deletes the account; its sessions and reset links go with it (foreign keys cascade).
@@ -347,4 +320,42 @@ pub async fn delete_account(
     db::sessions::delete_for_user(db, user.id).await?;
     db::users::delete(db, user.id).await?;
     Ok(user)
+}
+
+/// What the dashboard tells a user about their account.
+#[derive(Debug)]
+pub struct Overview {
+    pub email_confirmed: bool,
+    pub live_sessions: i64,
+    /// The sign-in (login or registration) before the one that started this session.
+    pub previous_sign_in: Option<SignIn>,
+}
+
+#[derive(Debug)]
+pub struct SignIn {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The dashboard's facts, in one query. `None` when the user is gone.
+pub async fn overview(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    user_id: i64,
+    this_session: &str,
+) -> Result<Option<Overview>, sea_orm::DbErr> {
+    let kinds = [Event::LoggedIn.code(), Event::Registered.code()];
+    let Some(row) = db::users::overview(db, user_id, this_session, kinds, clock.now()).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Overview {
+        email_confirmed: row.email_confirmed_at.is_some(),
+        live_sessions: row.live_sessions,
+        previous_sign_in: row.previous_sign_in_at.map(|at| SignIn {
+            at,
+            ip: row.previous_sign_in_ip,
+            user_agent: row.previous_sign_in_user_agent,
+        }),
+    }))
 }

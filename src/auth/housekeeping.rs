@@ -1,5 +1,5 @@
 //! What expires is deleted: sessions past their lifetime, throttle counters nobody has touched for a
-//! while, and reset tokens that are spent or expired. `serve` runs it every few minutes.
+//! while, and reset and email confirmation tokens that are spent or expired. `serve` runs it every few minutes.
 
 use sea_orm::{DatabaseConnection, DbErr};
 
@@ -12,6 +12,7 @@ pub struct Purged {
     pub sessions: u64,
     pub throttle_counters: u64,
     pub reset_tokens: u64,
+    pub confirmation_tokens: u64,
 }
 
 pub async fn purge_expired(
@@ -26,5 +27,6 @@ pub async fn purge_expired(
         sessions: db::sessions::purge_expired(db, now, idle_cutoff).await?,
         throttle_counters: throttle::purge(db, limits, now).await?,
         reset_tokens: db::password_reset_tokens::purge_spent(db, now).await?,
+        confirmation_tokens: db::email_confirmation_tokens::purge_spent(db, now).await?,
     })
 }

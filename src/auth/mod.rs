@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod confirmation;
 pub mod csrf;
 pub mod housekeeping;
 pub mod loader;

@@ -1,5 +1,6 @@
 //! Password reset by emailed link: a random 256-bit token, stored only as a hash, single use, valid
-//! one hour, void once the password changes by any path. Success ends every session of the user.
+//! one hour, void once the password changes by any path. Success ends every session of the user,
+//! confirms the address the link was mailed to, and cancels a pending change of address.
 
 use sea_orm::{DatabaseConnection, TransactionTrait as _};
 
@@ -133,6 +134,10 @@ pub async fn complete(
     }
     db::users::change_password_hash(&txn, user.id, hash, clock.now()).await?;
     db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
+    // The link reached the account's address, which confirms it; and a pending change of address
+    // may be an intruder's, so securing the account cancels it.
+    db::users::confirm_email(&txn, user.id, clock.now()).await?;
+    db::email_confirmation_tokens::delete_other_addresses(&txn, user.id, &user.email).await?;
     db::sessions::delete_for_user(&txn, user.id).await?;
     txn.commit().await?;
     Ok(user)

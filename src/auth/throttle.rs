@@ -40,6 +40,16 @@ impl Key {
         Self(format!("reset-ip:{ip}"))
     }
 
+    /// Confirmation emails to one address (the account's own, or a new one it is changing to).
+    pub fn confirm_email(email: &str) -> Self {
+        Self(format!("confirm-mail:{}", tokens::sha256_hex(&email.trim().to_lowercase())))
+    }
+
+    /// Anonymous requests for a confirmation link from one client IP.
+    pub fn confirm_ip(ip: &str) -> Self {
+        Self(format!("confirm-ip:{ip}"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -183,11 +193,12 @@ pub async fn succeeded(
 
 /// Deletes counters nobody has touched for longer than any window or lock lasts.
 pub async fn purge(db: &DatabaseConnection, limits: &Limits, now: DateTime<Utc>) -> Result<u64, DbErr> {
-    let longest = [limits.login, limits.login_ip, limits.reset_emails, limits.reset_ip]
-        .iter()
-        .map(|l| l.window.max(l.max_lock))
-        .max()
-        .unwrap_or_default();
+    let longest =
+        [limits.login, limits.login_ip, limits.reset_emails, limits.reset_ip, limits.confirm_emails]
+            .iter()
+            .map(|l| l.window.max(l.max_lock))
+            .max()
+            .unwrap_or_default();
     // Twice the longest span, so a lock history survives the quiet between two rounds of guessing.
     db::throttle::purge(db, now - to_chrono(longest * 2), now).await
 }

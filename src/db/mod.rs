@@ -2,6 +2,7 @@
 //! callers decide what a failure means for the user.
 
 pub mod audit_events;
+pub mod email_confirmation_tokens;
 pub mod password_reset_tokens;
 pub mod sessions;
 pub mod throttle;

@@ -39,6 +39,8 @@ pub struct NewUser {
     pub email: String,
     pub password_hash: String,
     pub role: String,
+    /// True when whoever creates the account vouches for the address (an operator's `create-user`).
+    pub email_confirmed: bool,
 }
 
 /// The user loader's query: one primary-key read.
@@ -85,6 +87,7 @@ pub async fn insert(
         updated_at: Set(now),
         last_login_at: Set(None),
         session_epoch: Set(0),
+        email_confirmed_at: Set(new_user.email_confirmed.then_some(now)),
         ..Default::default()
     }
     .insert(db)
@@ -248,7 +251,8 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<(), sea_orm::D
     Ok(())
 }
 
-pub async fn set_email(
+/// Makes `email` the account's address, confirmed now: the link mailed to it was opened.
+pub async fn set_confirmed_email(
     db: &impl ConnectionTrait,
     id: i64,
     email: &str,
@@ -256,6 +260,7 @@ pub async fn set_email(
 ) -> Result<(), sea_orm::DbErr> {
     users::Entity::update_many()
         .col_expr(users::Column::Email, sea_orm::sea_query::Expr::value(email))
+        .col_expr(users::Column::EmailConfirmedAt, sea_orm::sea_query::Expr::value(now))
         .col_expr(users::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
         .filter(users::Column::Id.eq(id))
         .exec(db)
@@ -263,6 +268,88 @@ pub async fn set_email(
     Ok(())
 }
 
+/// Marks the account's current address confirmed, unless it already is (the first time counts).
+pub async fn confirm_email(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    users::Entity::update_many()
+        .col_expr(users::Column::EmailConfirmedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::EmailConfirmedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<User>, sea_orm::DbErr> {
     users::Entity::find().filter(users::Column::Email.eq(email)).one(db).await
+}
+
+/// What the dashboard shows beyond the user the loader already has, read in one statement: whether
+/// the address is confirmed, how many sessions are live, and the sign-in before this session began.
+#[derive(Debug, sea_orm::FromQueryResult)]
+pub struct Overview {
+    pub email_confirmed_at: Option<DateTime<Utc>>,
+    pub live_sessions: i64,
+    pub previous_sign_in_at: Option<DateTime<Utc>>,
+    pub previous_sign_in_ip: Option<String>,
+    pub previous_sign_in_user_agent: Option<String>,
+}
+
+/// `sign_in_kinds` are the audit event kinds that start a session; `this_session` is the public id
+/// of the session asking. Its own sign-in is the last such event recorded before its row was written
+/// (the handler records it, then the session is saved), so "previous" is the one before that.
+pub async fn overview(
+    db: &impl ConnectionTrait,
+    id: i64,
+    this_session: &str,
+    sign_in_kinds: [&str; 2],
+    now: DateTime<Utc>,
+) -> Result<Option<Overview>, sea_orm::DbErr> {
+    use sea_orm::{QuerySelect, sea_query::Expr};
+    // Custom SQL takes the backend's own placeholders: `?` in order for SQLite, `$n` for Postgres.
+    let backend = db.get_database_backend();
+    let placeholders = |sql: &str| {
+        if backend != sea_orm::DbBackend::Postgres {
+            return sql.to_owned();
+        }
+        let mut numbered = String::with_capacity(sql.len() + 8);
+        for (n, piece) in sql.split('?').enumerate() {
+            if n > 0 {
+                numbered.push_str(&format!("${n}"));
+            }
+            numbered.push_str(piece);
+        }
+        numbered
+    };
+    // Scalar subqueries keep this page at one statement more than any other logged-in page.
+    let previous = |column: &str| {
+        let sql = format!(
+            "(SELECT e.{column} FROM audit_events e WHERE e.user_id = users.id AND e.kind IN (?, ?) \
+             AND e.created_at <= COALESCE((SELECT s.created_at FROM sessions s WHERE s.public_id = ?), ?) \
+             ORDER BY e.created_at DESC, e.id DESC LIMIT 1 OFFSET 1)"
+        );
+        Expr::cust_with_values(
+            placeholders(&sql),
+            [
+                sea_orm::Value::from(sign_in_kinds[0]),
+                sign_in_kinds[1].into(),
+                this_session.into(),
+                now.into(),
+            ],
+        )
+    };
+    let live_sessions = "(SELECT COUNT(*) FROM sessions s WHERE s.user_id = users.id AND s.expires_at > ?)";
+    users::Entity::find_by_id(id)
+        .select_only()
+        .column(users::Column::EmailConfirmedAt)
+        .expr_as(Expr::cust_with_values(placeholders(live_sessions), [now]), "live_sessions")
+        .expr_as(previous("created_at"), "previous_sign_in_at")
+        .expr_as(previous("ip"), "previous_sign_in_ip")
+        .expr_as(previous("user_agent"), "previous_sign_in_user_agent")
+        .into_model::<Overview>()
+        .one(db)
+        .await
 }

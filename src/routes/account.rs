@@ -1,5 +1,6 @@
-//! `/account`: change email, change password, sessions summary, recent security events, delete.
-//! Every change asks for the current password; a wrong one is a 422 with nothing changed.
+//! `/account`: change email (confirmed by a link to the new address), change password, sessions
+//! summary, recent security events, delete. Every change asks for the current password; a wrong one
+//! is a 422 with nothing changed.
 
 use actix_identity::Identity;
 use actix_session::SessionExt as _;
@@ -11,11 +12,11 @@ use crate::{
     auth::{
         CurrentUser,
         accounts::{self, ChangeError, FieldErrors, PasswordChange},
+        confirmation::{self, ConfirmError, Resent},
         password::Password,
         session::{self as session_keys, current_session_id},
     },
     db,
-    mail::Email,
     web::{
         AppError, AppState, Route,
         audit::Audit,
@@ -67,6 +68,7 @@ pub async fn show(
     render(&req, &user, &state, StatusCode::OK, Failed::default()).await
 }
 
+/// Asks for a new address: the link goes to it, the current address is told, nothing changes yet.
 pub async fn change_email(
     req: HttpRequest,
     user: CurrentUser,
@@ -74,31 +76,81 @@ pub async fn change_email(
     state: web::Data<AppState>,
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
-    let changed = accounts::change_email(
+    let requested = confirmation::request_change(
         &state.db,
         &state.hasher,
         &state.clock,
+        &state.settings.throttle,
         user.id,
         &form.email,
         &form.current_password,
     )
     .await;
-    match changed {
-        Ok((old_email, new_email)) => {
-            audit.record(Event::EmailChanged, Some(user.id), None).await;
-            notify_email_change(&state, &user.username, &old_email, &new_email);
-            flash::send(&req, flash::Level::Success, format!("Your email address is now {new_email}."));
+    match requested {
+        Ok(issued) => {
+            audit.record(Event::EmailChangeRequested, Some(user.id), None).await;
+            super::confirm_email::send_link(&state, &issued);
+            super::confirm_email::notify_change_requested(&state, &issued);
+            let text = format!(
+                "We sent a link to {}. Your address changes when you open it (within {} hours); until then it stays {}.",
+                issued.email,
+                confirmation::VALID_FOR.num_hours(),
+                issued.user.email
+            );
+            flash::send(&req, flash::Level::Info, text);
             Ok(see_other(Route::Account))
         }
-        Err(error) => {
-            let typed = form.email.clone();
-            refused(&req, &user, &state, error, |errors| Failed {
-                email: Some((errors, typed)),
-                ..Default::default()
-            })
-            .await
+        Err(ConfirmError::Invalid(errors)) => {
+            let failed = Failed { email: Some((errors, form.email.clone())), ..Default::default() };
+            render(&req, &user, &state, StatusCode::UNPROCESSABLE_ENTITY, failed).await
         }
+        Err(ConfirmError::Throttled { until }) => views::too_many_emails(&req, until, state.clock.now()),
+        Err(error) => Err(error.into()),
     }
+}
+
+/// A new link for what waits to be confirmed: the pending new address, else the current one.
+pub async fn resend_confirmation(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    match confirmation::resend(&state.db, &state.clock, &state.settings.throttle, user.id).await? {
+        Resent::Sent(issued) => {
+            super::confirm_email::send_link(&state, &issued);
+            flash::send(&req, flash::Level::Info, format!("We sent a new link to {}.", issued.email));
+            Ok(see_other(Route::Account))
+        }
+        Resent::NothingToConfirm => {
+            flash::send(
+                &req,
+                flash::Level::Info,
+                "Your email address is confirmed: there is nothing to send.",
+            );
+            Ok(see_other(Route::Account))
+        }
+        Resent::Throttled { until } => views::too_many_emails(&req, until, state.clock.now()),
+    }
+}
+
+/// Withdraws a pending change of address: its link stops working.
+pub async fn cancel_email_change(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    audit: Audit,
+) -> Result<HttpResponse, AppError> {
+    if confirmation::cancel_change(&state.db, user.id, &user.email).await? {
+        audit.record(Event::EmailChangeCancelled, Some(user.id), None).await;
+        flash::send(
+            &req,
+            flash::Level::Success,
+            format!("The change is cancelled: your address stays {}.", user.email),
+        );
+    } else {
+        flash::send(&req, flash::Level::Info, "No change of address was waiting.");
+    }
+    Ok(see_other(Route::Account))
 }
 
 pub async fn change_password(
@@ -196,23 +248,6 @@ async fn refused(
     }
 }
 
-fn notify_email_change(state: &AppState, username: &str, old_email: &str, new_email: &str) {
-    let mut context = tera::Context::new();
-    context.insert("username", username);
-    context.insert("new_email", new_email);
-    context.insert("site", &state.settings.public_origin);
-    match Email::render(
-        &state.templates,
-        "email_changed",
-        old_email,
-        "Your Gatehouse email address was changed",
-        &context,
-    ) {
-        Ok(email) => state.mailer.send_in_background(email),
-        Err(error) => log::error!("could not render the email-changed notice: {error:?}"),
-    }
-}
-
 async fn render(
     req: &HttpRequest,
     user: &CurrentUser,
@@ -227,12 +262,32 @@ async fn render(
         .iter()
         .map(|event| EventView::new(event, now))
         .collect();
+    let email_status = confirmation::status(&state.db, &state.clock, user.id).await?;
     csrf::form_token(req)?;
-    let (email_errors, email_value) =
-        failed.email.unwrap_or_else(|| (FieldErrors::new(), user.email.clone()));
+    // After a failure, focus (and so scroll to) the first field with a message in the form that
+    // failed, wherever it is on this long page; on a plain visit, nothing is focused.
+    let focus = match (&failed.email, &failed.password, &failed.delete) {
+        (Some((errors, _)), _, _) => {
+            views::focus(errors, &[("email", "new-email"), ("current_password", "email-current_password")])
+        }
+        (_, Some(errors), _) => views::focus(
+            errors,
+            &[
+                ("current_password", "password-current_password"),
+                ("new_password", "new_password"),
+                ("new_password_confirm", "new_password_confirm"),
+            ],
+        ),
+        (_, _, Some(errors)) => views::focus(errors, &[("current_password", "delete-current_password")]),
+        _ => String::new(),
+    };
+    let (email_errors, email_value) = failed.email.unwrap_or_else(|| (FieldErrors::new(), String::new()));
     let mut context = tera::Context::new();
+    context.insert("focus", &focus);
     context.insert("email_value", &email_value);
     context.insert("email_errors", &email_errors);
+    context.insert("email_confirmed", &email_status.as_ref().is_some_and(|s| s.confirmed));
+    context.insert("pending_email", &email_status.and_then(|s| s.pending));
     context.insert("password_errors", &failed.password.unwrap_or_default());
     context.insert("delete_errors", &failed.delete.unwrap_or_default());
     context.insert("sessions", &sessions);

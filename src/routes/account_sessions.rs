@@ -28,7 +28,8 @@ pub async fn list(
     views::render(&req, StatusCode::OK, "sessions.html", context)
 }
 
-/// The user's sessions as the pages show them, this device marked; also used by the account page.
+/// The user's sessions as the pages show them, this device first and marked, then the most recently
+/// used; also used by the account page.
 pub(super) async fn session_views(
     req: &HttpRequest,
     state: &AppState,
@@ -36,11 +37,13 @@ pub(super) async fn session_views(
 ) -> Result<Vec<SessionView>, AppError> {
     let now = state.clock.now();
     let this_session = current_session_id(&req.get_session());
-    Ok(db::sessions::list_for_user(&state.db, user_id)
+    let mut sessions: Vec<SessionView> = db::sessions::list_for_user(&state.db, user_id)
         .await?
         .iter()
         .map(|row| SessionView::new(row, this_session.as_deref(), now))
-        .collect())
+        .collect();
+    sessions.sort_by_key(|session| !session.current);
+    Ok(sessions)
 }
 
 /// Ends one of the user's sessions; someone else's (or an unknown id) is a 404.

@@ -5,6 +5,7 @@ use crate::{
     audit::Event,
     auth::{
         accounts::FieldErrors,
+        confirmation,
         login::{self, Attempt, Outcome},
         password::Password,
         safe_next::safe_next,
@@ -83,6 +84,10 @@ pub async fn submit(
             if lock_ended {
                 audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
             }
+            if !confirmation::may_log_in(&user, state.settings.require_confirmed_email) {
+                log::info!("user {} gave the right password but has not confirmed their address", user.id);
+                return super::confirm_email::render_confirm_first(&req, &user.email);
+            }
             begin_login(&req, &user, remember, &state.settings.trusted_proxies)?;
             log::info!("user {} logged in from {ip}", user.id);
             let detail = remember.then(|| "remember me".to_owned());
@@ -134,5 +139,12 @@ fn render(
     context.insert("next", next);
     context.insert("remember", &remember);
     context.insert("errors", errors);
+    // After "invalid credentials" the password is what to type again (the name is kept).
+    let focus = if errors.contains_key("form") {
+        "password".to_owned()
+    } else {
+        views::focus(errors, &[("login", "login"), ("password", "password")])
+    };
+    context.insert("focus", &focus);
     views::render(req, status, "login.html", context)
 }

@@ -1,9 +1,12 @@
 use actix_identity::Identity;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{StatusCode, header},
+};
 
 use crate::{
     audit::Event,
-    web::{AppError, MaybeUser, Route, audit::Audit, flash, see_other},
+    web::{AppError, MaybeUser, Route, audit::Audit, csrf, flash, see_other, views},
 };
 
 /// Ends this session on the server: the row is deleted, so the old cookie is worthless even replayed.
@@ -21,4 +24,16 @@ pub async fn submit(
     }
     flash::send(&req, flash::Level::Info, "You have been logged out.");
     Ok(see_other(Route::Login))
+}
+
+/// `GET /logout` (a typed or bookmarked address) stays a 405: logging out by GET would let any page
+/// log a visitor out with an image tag. But the page offers the button that does it, so whoever came
+/// here to log out can.
+pub async fn page(req: HttpRequest, user: MaybeUser) -> Result<HttpResponse, AppError> {
+    if user.0.is_some() {
+        csrf::form_token(&req)?;
+    }
+    let mut res = views::render(&req, StatusCode::METHOD_NOT_ALLOWED, "logout.html", tera::Context::new())?;
+    res.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    Ok(res)
 }

@@ -5,6 +5,7 @@ mod account;
 mod account_sessions;
 mod admin;
 mod assets;
+mod confirm_email;
 mod dashboard;
 mod health;
 mod home;
@@ -37,11 +38,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(Home).get(home::index))
         .service(resource(Register).get(register::form).post(register::submit))
         .service(resource(Login).get(login::form).post(login::submit))
-        .service(resource(Logout).post(logout::submit))
+        .service(resource(Logout).post(logout::submit).get(logout::page))
         .service(resource(PasswordReset).get(password_reset::request_form).post(password_reset::request))
         .service(
             resource(PasswordResetConfirm).get(password_reset::confirm_form).post(password_reset::confirm),
         )
+        .service(resource(ConfirmEmail).get(confirm_email::request_form).post(confirm_email::request))
+        .service(resource(ConfirmEmailToken).get(confirm_email::show).post(confirm_email::confirm))
         .service(resource(Healthz).get(health::check))
         .service(resource(Stylesheet).get(assets::stylesheet))
         .service(resource(Favicon).get(assets::favicon))
@@ -52,6 +55,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(require_login))
                 .service(resource_in(Account, Account).get(account::show))
                 .service(resource_in(Account, AccountEmail).post(account::change_email))
+                .service(resource_in(Account, AccountEmailResend).post(account::resend_confirmation))
+                .service(resource_in(Account, AccountEmailCancel).post(account::cancel_email_change))
                 .service(resource_in(Account, AccountPassword).post(account::change_password))
                 .service(resource_in(Account, AccountDelete).post(account::delete))
                 .service(resource_in(Account, AccountSessions).get(account_sessions::list))

@@ -228,6 +228,7 @@ fn render_request(
     let mut context = tera::Context::new();
     context.insert("email", email);
     context.insert("errors", errors);
+    context.insert("focus", &views::focus(errors, &[("email", "email")]));
     views::render(req, status, "password_reset_request.html", context)
 }
 
@@ -244,6 +245,8 @@ fn render_new_password(
     context.insert("errors", errors);
     context.insert("password_min_length", &state.settings.password_min_length);
     context.insert("action", &format!("{}/{SET_PASSWORD}", Route::PasswordReset.path()));
+    let fields = [("password", "password"), ("password_confirm", "password_confirm")];
+    context.insert("focus", &views::focus(errors, &fields));
     views::render(req, status, "password_reset_form.html", context)
 }
 

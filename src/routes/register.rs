@@ -5,6 +5,7 @@ use crate::{
     audit::Event,
     auth::{
         accounts::{self, FieldErrors, RegisterError, Registration},
+        confirmation,
         password::Password,
     },
     config::Settings,
@@ -52,6 +53,7 @@ pub async fn submit(
         password: Password::new(&form.password),
         password_confirm: Password::new(&form.password_confirm),
         role: accounts::ROLE_USER,
+        email_confirmed: false,
     };
     let registered = accounts::register(
         &state.db,
@@ -63,10 +65,27 @@ pub async fn submit(
     .await;
     match registered {
         Ok(user) => {
-            begin_login(&req, &user, false, &settings.trusted_proxies)?;
             log::info!("user {} registered", user.id);
             audit.record(Event::Registered, Some(user.id), None).await;
-            flash::send(&req, flash::Level::Success, format!("Welcome to Gatehouse, {}!", user.username));
+            let email = user.email.clone();
+            let limits = &settings.throttle;
+            match confirmation::issue_for_new_account(&state.db, &state.clock, limits, user.clone()).await? {
+                Some(issued) => super::confirm_email::send_link(&state, &issued),
+                None => {
+                    log::warn!("held back the confirmation email of new user {}: too many this hour", user.id)
+                }
+            }
+            if settings.require_confirmed_email {
+                // Login waits for the address; so does the first one.
+                let text = format!(
+                    "Almost done: we sent a link to {email}. Open it to confirm your address, then log in."
+                );
+                flash::send(&req, flash::Level::Info, text);
+                return Ok(see_other(Route::Login));
+            }
+            begin_login(&req, &user, false, &settings.trusted_proxies)?;
+            let text = format!("Your account is ready. We sent a link to {email} to confirm your address.");
+            flash::send(&req, flash::Level::Success, text);
             let mut res = see_other(Route::Dashboard);
             device::remember(&mut res, &state, &user)?;
             Ok(res)
@@ -93,5 +112,12 @@ fn render(
     context.insert("email", email);
     context.insert("errors", errors);
     context.insert("password_min_length", &settings.password_min_length);
+    let fields = [
+        ("username", "username"),
+        ("email", "email"),
+        ("password", "password"),
+        ("password_confirm", "password_confirm"),
+    ];
+    context.insert("focus", &views::focus(errors, &fields));
     views::render(req, status, "register.html", context)
 }

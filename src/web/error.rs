@@ -8,6 +8,7 @@ use crate::{
     auth::{
         accounts::{AuthError, ChangeError, FieldErrors, RegisterError},
         admin::AdminError,
+        confirmation::ConfirmError,
         password::PasswordError,
         reset::ResetError,
         session::SessionError,
@@ -20,7 +21,9 @@ use crate::{
 pub enum AppError {
     #[error("Bad request: the form could not be read.")]
     BadRequest,
-    #[error("Your session has expired or the form came from another site. Reload the page and try again.")]
+    #[error(
+        "Your session has expired or the form came from another site, so nothing was changed. Go back to the form, then send it again."
+    )]
     CsrfRejected,
     #[error("Please log in to access this page.")]
     Unauthorized,
@@ -167,6 +170,21 @@ impl From<ResetError> for AppError {
             ResetError::Database(error) => error.into(),
             ResetError::Hashing(error) => error.into(),
             ResetError::Random(error) => error.into(),
+        }
+    }
+}
+
+impl From<ConfirmError> for AppError {
+    fn from(error: ConfirmError) -> Self {
+        match error {
+            ConfirmError::InvalidToken => Self::NotFound,
+            ConfirmError::Invalid(errors) => unhandled_validation(&errors),
+            ConfirmError::Database(error) => error.into(),
+            ConfirmError::Hashing(error) => error.into(),
+            ConfirmError::Random(error) => error.into(),
+            refusal @ (ConfirmError::AddressTaken { .. } | ConfirmError::Throttled { .. }) => {
+                Self::internal(anyhow::anyhow!("a refused email confirmation was not shown: {refusal}"))
+            }
         }
     }
 }

@@ -37,12 +37,15 @@ pub async fn middleware(
     if status.is_server_error() {
         log_server_error(status, error);
     }
-    let message = error
-        .and_then(|e| e.as_error::<AppError>())
-        .filter(|e| matches!(e, AppError::CsrfRejected))
-        .map(ToString::to_string);
+    let csrf_refusal =
+        error.and_then(|e| e.as_error::<AppError>()).filter(|e| matches!(e, AppError::CsrfRejected));
+    let message = csrf_refusal.map(ToString::to_string);
 
-    let page = ErrorPage::new(status, message, request_id);
+    let mut page = ErrorPage::new(status, message, request_id);
+    if csrf_refusal.is_some() {
+        // Reloading a refused POST would send it again, refused again: link back to the form instead.
+        page.back = Some(form_page(res.request()));
+    }
     let (content_type, body) = if json {
         page.json()
     } else {
@@ -103,6 +106,7 @@ fn page_without_request(
         context.insert("current_user", &None::<()>);
         context.insert("flashes", &Vec::<()>::new());
         context.insert("csrf_token", "");
+        context.insert("form_failed", &false);
         page.fill(&mut context);
         page.html(templates.as_ref(), &context)
     };
@@ -118,20 +122,36 @@ fn page_without_request(
     actix_web::error::InternalError::from_response(page.title, response.body(body)).into()
 }
 
+/// The page a refused form came from: the `Referer`'s path when it is one of ours and a safe relative
+/// path, else the home page.
+fn form_page(req: &actix_web::HttpRequest) -> String {
+    let settings = AppState::of(req).map(|state| state.settings.allowed_origins.clone()).unwrap_or_default();
+    req.headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|referer| settings.iter().find_map(|origin| referer.strip_prefix(origin.as_str())))
+        .and_then(crate::auth::safe_next::safe_next)
+        .unwrap_or_else(|| "/".to_owned())
+}
+
 struct ErrorPage {
     status: StatusCode,
     title: &'static str,
     message: String,
     request_id: Option<String>,
+    /// Where "Back to the form" leads, on a CSRF refusal.
+    back: Option<String>,
 }
 
 impl ErrorPage {
     fn new(status: StatusCode, message: Option<String>, request_id: Option<String>) -> Self {
         let (title, default_message) = describe(status);
-        Self { status, title, message: message.unwrap_or_else(|| default_message.to_owned()), request_id }
+        let message = message.unwrap_or_else(|| default_message.to_owned());
+        Self { status, title, message, request_id, back: None }
     }
 
     fn fill(&self, context: &mut tera::Context) {
+        context.insert("back", &self.back);
         context.insert("status", &self.status.as_u16());
         context.insert("title", self.title);
         context.insert("message", &self.message);

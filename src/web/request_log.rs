@@ -67,19 +67,23 @@ fn new_request_id() -> String {
         .unwrap_or_else(|_| format!("{:016x}", Instant::now().elapsed().as_nanos()))
 }
 
-/// The path as it may be logged: whatever follows `password-reset/` is replaced by a placeholder,
-/// found on the decoded path, as the router sees it (`/%70assword-reset/<token>`), and wherever it
-/// stands (`/x/../password-reset/<token>` does not route, but its token is still a secret).
+/// The path as it may be logged: whatever follows `password-reset/` or `confirm-email/` (a token from
+/// an emailed link) is replaced by a placeholder, found on the decoded path, as the router sees it
+/// (`/%70assword-reset/<token>`), and wherever it stands (`/x/../password-reset/<token>` does not
+/// route, but its token is still a secret).
 pub fn loggable_path(path: &str) -> String {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     let collapsed = collapse_slashes(&decoded).to_ascii_lowercase();
-    let marker = "password-reset/";
-    let secret_follows = collapsed.match_indices(marker).any(|(at, _)| {
-        let rest = &collapsed[at + marker.len()..];
-        !rest.is_empty() && rest != "set-password"
-    });
+    // Each marker, with the one path after it that is not a token.
+    let secret_follows =
+        [("password-reset/", "set-password"), ("confirm-email/", "")].iter().any(|(marker, not_a_token)| {
+            collapsed.match_indices(marker).any(|(at, _)| {
+                let rest = &collapsed[at + marker.len()..];
+                !rest.is_empty() && rest != *not_a_token
+            })
+        });
     if secret_follows {
-        "[a path with a password reset token]".to_owned()
+        "[a path with a token from an emailed link]".to_owned()
     } else {
         path.chars().take(200).collect()
     }
@@ -111,6 +115,9 @@ mod tests {
             "/./password-reset/SECRET",
             "/x/../password-reset/SECRET",
             "/x/%2e%2e/password-reset/SECRET",
+            "/confirm-email/SECRET",
+            "/%63onfirm-email/SECRET",
+            "//confirm-email//SECRET/",
         ] {
             let logged = loggable_path(path);
             assert!(!logged.contains("SECRET"), "{path} logged as {logged}");
@@ -122,5 +129,6 @@ mod tests {
         assert_eq!(loggable_path("/dashboard"), "/dashboard");
         assert_eq!(loggable_path("/password-reset/set-password"), "/password-reset/set-password");
         assert_eq!(loggable_path("/password-reset"), "/password-reset");
+        assert_eq!(loggable_path("/confirm-email"), "/confirm-email");
     }
 }

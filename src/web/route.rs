@@ -13,12 +13,16 @@ pub enum Route {
     Logout,
     PasswordReset,
     PasswordResetConfirm,
+    ConfirmEmail,
+    ConfirmEmailToken,
     Healthz,
     Stylesheet,
     Favicon,
     Dashboard,
     Account,
     AccountEmail,
+    AccountEmailResend,
+    AccountEmailCancel,
     AccountPassword,
     AccountDelete,
     AccountSessions,
@@ -34,19 +38,23 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 24] = [
+    pub const ALL: [Route; 28] = [
         Self::Home,
         Self::Register,
         Self::Login,
         Self::Logout,
         Self::PasswordReset,
         Self::PasswordResetConfirm,
+        Self::ConfirmEmail,
+        Self::ConfirmEmailToken,
         Self::Healthz,
         Self::Stylesheet,
         Self::Favicon,
         Self::Dashboard,
         Self::Account,
         Self::AccountEmail,
+        Self::AccountEmailResend,
+        Self::AccountEmailCancel,
         Self::AccountPassword,
         Self::AccountDelete,
         Self::AccountSessions,
@@ -70,12 +78,16 @@ impl Route {
             Self::Logout => "logout",
             Self::PasswordReset => "password_reset",
             Self::PasswordResetConfirm => "password_reset_confirm",
+            Self::ConfirmEmail => "confirm_email",
+            Self::ConfirmEmailToken => "confirm_email_token",
             Self::Healthz => "healthz",
             Self::Stylesheet => "stylesheet",
             Self::Favicon => "favicon",
             Self::Dashboard => "dashboard",
             Self::Account => "account",
             Self::AccountEmail => "account_email",
+            Self::AccountEmailResend => "account_email_resend",
+            Self::AccountEmailCancel => "account_email_cancel",
             Self::AccountPassword => "account_password",
             Self::AccountDelete => "account_delete",
             Self::AccountSessions => "account_sessions",
@@ -100,12 +112,16 @@ impl Route {
             Self::Logout => "/logout",
             Self::PasswordReset => "/password-reset",
             Self::PasswordResetConfirm => "/password-reset/{token}",
+            Self::ConfirmEmail => "/confirm-email",
+            Self::ConfirmEmailToken => "/confirm-email/{token}",
             Self::Healthz => "/healthz",
             Self::Stylesheet => "/static/style.css",
             Self::Favicon => "/favicon.ico",
             Self::Dashboard => "/dashboard",
             Self::Account => "/account",
             Self::AccountEmail => "/account/email",
+            Self::AccountEmailResend => "/account/email/resend",
+            Self::AccountEmailCancel => "/account/email/cancel",
             Self::AccountPassword => "/account/password",
             Self::AccountDelete => "/account/delete",
             Self::AccountSessions => "/account/sessions",
@@ -136,6 +152,7 @@ impl Route {
                 | Self::Account
                 | Self::AccountSessions
                 | Self::PasswordReset
+                | Self::ConfirmEmail
         )
     }
 

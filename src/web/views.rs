@@ -6,7 +6,7 @@ use serde::Serialize;
 use tera::Context;
 
 use super::{AppError, AppState, csrf, flash};
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, accounts::FieldErrors};
 
 /// The logged-in user as pages see it: no password hash, ever.
 #[derive(Clone, Debug, Serialize)]
@@ -37,7 +37,23 @@ pub fn base_context(req: &HttpRequest) -> Context {
     context.insert("current_user", &user);
     context.insert("flashes", &flash::incoming(req));
     context.insert("csrf_token", &csrf::current_form_token(req).unwrap_or_default());
+    // The id of the field to focus when the page loads (see `focus`); none unless a page says so.
+    context.insert("focus", "");
+    // A form that failed: the title starts with "Error: ", which screen readers announce first.
+    context.insert("form_failed", &false);
     context
+}
+
+/// Which field a form page focuses when it loads: after a failure the first field (in page order)
+/// with a message, so the person lands on what to fix, scrolled into view; otherwise the first field.
+/// `fields` are (error key, element id) in page order.
+pub fn focus(errors: &FieldErrors, fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .find(|(key, _)| errors.contains_key(key))
+        .or(fields.first())
+        .map(|(_, id)| (*id).to_owned())
+        .unwrap_or_default()
 }
 
 /// Renders `template` with the layout's values added to `context`.
@@ -50,6 +66,7 @@ pub fn render(
     let state = AppState::of(req)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("the app state is not registered")))?;
     let mut full = base_context(req);
+    full.insert("form_failed", &(status == StatusCode::UNPROCESSABLE_ENTITY));
     full.extend(context);
     let body = state.templates.render(template, &full)?;
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
@@ -63,16 +80,81 @@ pub fn too_many_attempts(
     now: chrono::DateTime<chrono::Utc>,
     offer_reset: bool,
 ) -> Result<HttpResponse, AppError> {
+    throttled(
+        req,
+        until,
+        now,
+        offer_reset,
+        "There have been too many attempts to sign in or ask for a reset link from here",
+    )
+}
+
+/// The 429 page for an address that had its share of confirmation emails.
+pub fn too_many_emails(
+    req: &HttpRequest,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<HttpResponse, AppError> {
+    throttled(
+        req,
+        until,
+        now,
+        false,
+        "Too many confirmation emails have gone to this address in the last hour",
+    )
+}
+
+fn throttled(
+    req: &HttpRequest,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    offer_reset: bool,
+    what: &str,
+) -> Result<HttpResponse, AppError> {
     let seconds = crate::auth::throttle::retry_after_seconds(until, now);
     let minutes = seconds.div_ceil(60);
     let mut context = Context::new();
     context.insert("minutes", &minutes);
     context.insert("until", &until.format("%H:%M UTC").to_string());
     context.insert("offer_reset", &offer_reset);
+    context.insert("what", what);
     let mut res = render(req, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts.html", context)?;
     res.headers_mut()
         .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(seconds));
     Ok(res)
+}
+
+/// The dashboard's facts as the page shows them.
+#[derive(Clone, Debug, Serialize)]
+pub struct OverviewView {
+    pub email_confirmed: bool,
+    pub live_sessions: i64,
+    pub previous_sign_in: Option<SignInView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SignInView {
+    /// "3 hours ago"
+    pub when: String,
+    /// "2026-11-30 14:02 UTC"
+    pub at: String,
+    pub ip: String,
+    pub device: String,
+}
+
+impl OverviewView {
+    pub fn new(overview: &crate::auth::accounts::Overview, now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            email_confirmed: overview.email_confirmed,
+            live_sessions: overview.live_sessions,
+            previous_sign_in: overview.previous_sign_in.as_ref().map(|sign_in| SignInView {
+                when: relative_time(sign_in.at, now),
+                at: sign_in.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                ip: sign_in.ip.clone().unwrap_or_else(|| "an unknown address".to_owned()),
+                device: describe_device(sign_in.user_agent.as_deref()),
+            }),
+        }
+    }
 }
 
 /// One row of the sessions list.
@@ -216,6 +298,15 @@ pub fn describe_device(user_agent: Option<&str>) -> String {
 mod tests {
     use super::*;
     use chrono::{Duration, Utc};
+
+    #[test]
+    fn the_first_field_with_a_message_is_focused_else_the_first_field() {
+        let fields = [("username", "username"), ("email", "email"), ("password", "password")];
+        assert_eq!(focus(&FieldErrors::new(), &fields), "username");
+        let errors = FieldErrors::from([("password", "x".to_owned()), ("email", "y".to_owned())]);
+        assert_eq!(focus(&errors, &fields), "email", "page order, not the map's");
+        assert_eq!(focus(&errors, &[]), "");
+    }
 
     #[test]
     fn relative_times_read_naturally() {

@@ -20,7 +20,8 @@ async fn the_account_page_has_email_password_sessions_events_and_delete() {
         "Firefox on Linux",
         "Account created",
         "Logged in",
-        "value=\"alice@example.com\"",
+        "alice@example.com",
+        "Not confirmed yet",
         "autocomplete=\"current-password\"",
         "autocomplete=\"new-password\"",
     ] {
@@ -67,7 +68,8 @@ async fn a_wrong_current_password_is_a_422_on_that_field_and_changes_nothing() {
         assert!(!res.body.contains(wrong), "{action}: the password is not echoed");
     }
     assert_eq!(app.count_rows("users").await, 1);
-    assert!(client.get("/account").await.body.contains("value=\"alice@example.com\""));
+    let page = client.get("/account").await.body;
+    assert!(page.contains("alice@example.com") && !page.contains("Waiting for confirmation"));
     assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
 }
 
@@ -135,7 +137,7 @@ async fn a_new_password_must_meet_the_policy_and_match_its_confirmation() {
 }
 
 #[actix_web::test]
-async fn changing_the_email_checks_uniqueness_and_the_new_address_logs_in() {
+async fn changing_the_email_checks_uniqueness_and_waits_for_the_new_address() {
     let app = TestApp::spawn().await;
     app.logged_in_client("bob").await;
     let client = app.logged_in_client("alice").await;
@@ -152,20 +154,21 @@ async fn changing_the_email_checks_uniqueness_and_the_new_address_logs_in() {
         .await;
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let changed = client
+    let requested = client
         .submit(
             "/account",
             "/account/email",
             &[("email", "Alice.New@Example.com"), ("current_password", PASSWORD)],
         )
         .await;
-    assert_redirects_to(&changed, "/account");
+    assert_redirects_to(&requested, "/account");
     let page = client.get("/account").await;
-    assert!(page.body.contains("value=\"alice.new@example.com\""));
-    assert!(page.body.contains("Email address changed"));
-    assert_redirects_to(&app.client().log_in("alice.new@example.com", PASSWORD).await, "/dashboard");
+    assert!(page.body.contains("We sent a link to alice.new@example.com."), "{}", page.body);
+    assert!(page.body.contains("Waiting for confirmation"));
+    // Until the link is opened, the old address is the account's.
+    assert_redirects_to(&app.client().log_in("alice@example.com", PASSWORD).await, "/dashboard");
     assert_eq!(
-        app.client().log_in("alice@example.com", PASSWORD).await.status,
+        app.client().log_in("alice.new@example.com", PASSWORD).await.status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
 }

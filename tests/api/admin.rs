@@ -119,6 +119,7 @@ async fn pages_hold_fifty_users_and_bad_pages_are_404_never_500() {
                 email: format!("user{n:02}@example.com"),
                 password_hash: "not a hash".to_owned(),
                 role: "user".to_owned(),
+                email_confirmed: false,
             },
             app.clock.now(),
         )

@@ -27,8 +27,32 @@ async fn a_post_without_a_token_is_refused_with_403_and_changes_nothing() {
     let res = client.post_form("/register", &refs(&fields)).await;
 
     assert_eq!(res.status, StatusCode::FORBIDDEN);
-    assert!(res.body.contains("Reload the page and try again."), "{}", res.body);
+    assert!(res.body.contains("nothing was changed"), "{}", res.body);
+    // Reloading would send the refused POST again: the page links back to the form instead.
+    assert!(!res.body.contains("Reload"), "{}", res.body);
     assert_eq!(app.count_rows("users").await, 0);
+}
+
+#[actix_web::test]
+async fn the_refusal_page_links_back_to_the_form_it_came_from_and_only_to_ours() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    client.get("/register").await;
+    let fields = [("username", "alice"), ("csrf_token", "forged")];
+    let ours = format!("{ORIGIN}/register");
+    for (referer, back) in [
+        (ours.as_str(), "/register"),
+        ("https://evil.example/register", "/"),
+        ("http://localhost:8080//evil.example/x", "/"),
+    ] {
+        let res =
+            client.post_form_with("/register", &fields, &[("Origin", ORIGIN), ("Referer", referer)]).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN);
+        // Tera escapes `/` in attribute values as `&#x2F;`, which browsers read back as `/`.
+        let link =
+            format!("<a class=\"button\" href=\"{}\">Back to the form</a>", back.replace('/', "&#x2F;"));
+        assert!(res.body.contains(&link), "{referer}: {}", res.body);
+    }
 }
 
 #[actix_web::test]

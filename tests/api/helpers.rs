@@ -673,3 +673,116 @@ impl Drop for TestDb {
         }
     }
 }
+
+// Email through a real SMTP conversation.
+
+/// One received message: its recipients and raw DATA.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+/// A minimal SMTP server on localhost: what the app sends (with `SMTP_URL` set to `url`) lands in `inbox`.
+pub struct SmtpCatcher {
+    pub url: String,
+    pub inbox: Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl SmtpCatcher {
+    pub async fn start() -> Self {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("smtp://{}", listener.local_addr().unwrap());
+        let inbox = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = inbox.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let inbox = shared.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = tokio::io::BufReader::new(read).lines();
+                    write.write_all(b"220 catcher ESMTP\r\n").await.ok();
+                    let mut to = Vec::new();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let upper = line.to_ascii_uppercase();
+                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                            b"250 catcher\r\n"
+                        } else if upper.starts_with("RCPT TO:") {
+                            to.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
+                            b"250 OK\r\n"
+                        } else if upper.starts_with("DATA") {
+                            write.write_all(b"354 go ahead\r\n").await.ok();
+                            let mut data = String::new();
+                            while let Ok(Some(body_line)) = lines.next_line().await {
+                                if body_line == "." {
+                                    break;
+                                }
+                                data.push_str(&body_line);
+                                data.push('\n');
+                            }
+                            inbox.lock().unwrap().push(Received { to: std::mem::take(&mut to), data });
+                            b"250 queued\r\n"
+                        } else if upper.starts_with("QUIT") {
+                            write.write_all(b"221 bye\r\n").await.ok();
+                            break;
+                        } else {
+                            b"250 OK\r\n"
+                        };
+                        if write.write_all(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self { url, inbox }
+    }
+
+    /// Waits (briefly) for a message to `address`: the app sends in the background.
+    pub async fn message_to(&self, address: &str) -> Received {
+        self.message_matching(address, "").await
+    }
+
+    /// Waits (briefly) for a message to `address` whose raw text contains `needle` (a subject, say).
+    pub async fn message_matching(&self, address: &str, needle: &str) -> Received {
+        for _ in 0..100 {
+            let found = self
+                .inbox
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|m| m.to.iter().any(|t| t == address) && unfolded(&m.data).contains(needle))
+                .cloned();
+            if let Some(found) = found {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no email to {address} containing {needle:?} arrived; inbox: {:?}",
+            self.inbox.lock().unwrap()
+        );
+    }
+
+    /// How many messages `address` has received so far.
+    pub fn count_to(&self, address: &str) -> usize {
+        self.inbox.lock().unwrap().iter().filter(|m| m.to.iter().any(|t| t == address)).count()
+    }
+}
+
+/// The path of the first link to `prefix` (e.g. `/confirm-email/`) in a message, without the origin.
+pub fn link_path(message: &Received, prefix: &str) -> String {
+    let body = unfolded(&message.data);
+    let start = body
+        .find(&format!("{ORIGIN}{prefix}"))
+        .unwrap_or_else(|| panic!("no link to {prefix} built from PUBLIC_URL in {body}"));
+    let link: String =
+        body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_:/.".contains(*c)).collect();
+    link.trim_start_matches(ORIGIN).to_owned()
+}
+
+/// The plain-text body with quoted-printable soft line breaks and `=3D` undone.
+pub fn unfolded(data: &str) -> String {
+    data.replace("=\n", "").replace("=3D", "=")
+}

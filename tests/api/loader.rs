@@ -102,14 +102,30 @@ async fn the_healthz_answers_ok_after_a_database_round_trip() {
 async fn an_authenticated_page_view_runs_one_statement_and_no_write() {
     let app = TestApp::spawn().await;
     let client = app.logged_in_client("alice").await;
+    client.get("/").await;
+
+    app.statements.reset();
+    let res = client.get("/").await;
+
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body.contains("alice"), "the logged-in page");
+    // The session row and its user, read together: one round trip, however the store is built.
+    assert_eq!(app.statements.count(), 1, "{:#?}", app.statements.sql());
+    assert_eq!(app.statements.writes(), 0, "{:#?}", app.statements.sql());
+}
+
+#[actix_web::test]
+async fn the_dashboard_adds_one_read_for_its_facts_and_no_write() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
     client.get("/dashboard").await;
 
     app.statements.reset();
     let res = client.get("/dashboard").await;
 
     assert_eq!(res.status, StatusCode::OK);
-    // The session row and its user, read together: one round trip, however the store is built.
-    assert_eq!(app.statements.count(), 1, "{:#?}", app.statements.sql());
+    // The session and its user in one statement, the dashboard's facts in one more.
+    assert_eq!(app.statements.count(), 2, "{:#?}", app.statements.sql());
     assert_eq!(app.statements.writes(), 0, "{:#?}", app.statements.sql());
 }
 

@@ -64,6 +64,18 @@ async fn get_logout_is_a_405_page() {
     let client = app.logged_in_client("alice").await;
     let res = client.get("/logout").await;
     assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(res.body.contains("Method not allowed"));
+    assert_eq!(res.header("allow"), Some("POST"));
     assert_eq!(client.get("/dashboard").await.status, StatusCode::OK, "still logged in");
+
+    // Not a bare error: the page offers the button that logs out.
+    assert!(res.body.contains("Log out?"), "{}", res.body);
+    let form = &res.body[res.body.find("<main").unwrap()..];
+    assert!(form.contains("action=\"/logout\"") && form.contains("name=\"csrf_token\""), "{form}");
+    let token = res.csrf_token().unwrap();
+    assert_redirects_to(&client.post_form("/logout", &[("csrf_token", &token)]).await, "/login");
+    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+
+    let anonymous = app.client().get("/logout").await;
+    assert_eq!(anonymous.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(anonymous.body.contains("You are not logged in"));
 }

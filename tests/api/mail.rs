@@ -1,96 +1,7 @@
 //! Email through a real SMTP conversation: a minimal SMTP server on localhost, started by the test,
 //! receives what the app sends.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
-
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    net::TcpListener,
-};
-
-use crate::helpers::{PASSWORD, TestApp, TestClient, assert_redirects_to};
-
-/// One received message: its recipients and raw DATA.
-#[derive(Clone, Debug)]
-struct Received {
-    to: Vec<String>,
-    data: String,
-}
-
-struct SmtpCatcher {
-    url: String,
-    inbox: Arc<Mutex<Vec<Received>>>,
-}
-
-impl SmtpCatcher {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("smtp://{}", listener.local_addr().unwrap());
-        let inbox = Arc::new(Mutex::new(Vec::new()));
-        let shared = inbox.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let inbox = shared.clone();
-                tokio::spawn(async move {
-                    let (read, mut write) = stream.into_split();
-                    let mut lines = BufReader::new(read).lines();
-                    write.write_all(b"220 catcher ESMTP\r\n").await.ok();
-                    let mut to = Vec::new();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let upper = line.to_ascii_uppercase();
-                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                            b"250 catcher\r\n"
-                        } else if upper.starts_with("RCPT TO:") {
-                            to.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
-                            b"250 OK\r\n"
-                        } else if upper.starts_with("DATA") {
-                            write.write_all(b"354 go ahead\r\n").await.ok();
-                            let mut data = String::new();
-                            while let Ok(Some(body_line)) = lines.next_line().await {
-                                if body_line == "." {
-                                    break;
-                                }
-                                data.push_str(&body_line);
-                                data.push('\n');
-                            }
-                            inbox.lock().unwrap().push(Received { to: std::mem::take(&mut to), data });
-                            b"250 queued\r\n"
-                        } else if upper.starts_with("QUIT") {
-                            write.write_all(b"221 bye\r\n").await.ok();
-                            break;
-                        } else {
-                            b"250 OK\r\n"
-                        };
-                        if write.write_all(reply).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        Self { url, inbox }
-    }
-
-    /// Waits (briefly) for a message to `address`: the app sends in the background.
-    async fn message_to(&self, address: &str) -> Received {
-        for _ in 0..100 {
-            if let Some(found) = self.inbox.lock().unwrap().iter().find(|m| m.to.iter().any(|t| t == address))
-            {
-                return found.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no email to {address} arrived; inbox: {:?}", self.inbox.lock().unwrap());
-    }
-}
-
-/// The plain-text body with quoted-printable soft line breaks and `=3D` undone.
-fn unfolded(data: &str) -> String {
-    data.replace("=\n", "").replace("=3D", "=")
-}
+use crate::helpers::{PASSWORD, SmtpCatcher, TestApp, TestClient, assert_redirects_to, unfolded};
 
 #[actix_web::test]
 async fn a_reset_email_goes_through_smtp_and_its_link_resets_the_password() {
@@ -105,9 +16,8 @@ async fn a_reset_email_goes_through_smtp_and_its_link_resets_the_password() {
         app.client().submit("/password-reset", "/password-reset", &[("email", "ALICE@example.com")]).await;
     assert_redirects_to(&res, "/login");
 
-    let message = smtp.message_to("alice@example.com").await;
+    let message = smtp.message_matching("alice@example.com", "Subject: Reset your Gatehouse password").await;
     let body = unfolded(&message.data);
-    assert!(body.contains("Subject: Reset your Gatehouse password"), "{body}");
     assert!(body.contains("text/plain") && body.contains("text/html"), "plain text and HTML parts");
     let start = body.find("http://localhost:8080/password-reset/").expect("a link built from PUBLIC_URL");
     let link: String =
@@ -139,13 +49,14 @@ async fn no_email_is_sent_for_an_unknown_address() {
     app.logged_in_client("alice").await;
     app.client().submit("/password-reset", "/password-reset", &[("email", "nobody@example.com")]).await;
     app.client().submit("/password-reset", "/password-reset", &[("email", "alice@example.com")]).await;
-    smtp.message_to("alice@example.com").await;
+    smtp.message_matching("alice@example.com", "Reset your").await;
     let inbox = smtp.inbox.lock().unwrap();
-    assert_eq!(inbox.len(), 1, "only the real account got mail: {inbox:?}");
+    assert!(inbox.iter().all(|m| m.to == ["alice@example.com"]), "only the real account got mail: {inbox:?}");
+    assert_eq!(inbox.len(), 2, "its confirmation link and its reset link: {inbox:?}");
 }
 
 #[actix_web::test]
-async fn the_old_address_is_told_when_the_email_changes() {
+async fn the_old_address_is_told_when_a_change_of_email_is_asked_for() {
     let smtp = SmtpCatcher::start().await;
     let app = TestApp::spawn_with(|vars| {
         vars.insert("SMTP_URL", smtp.url.clone());
@@ -162,7 +73,12 @@ async fn the_old_address_is_told_when_the_email_changes() {
         .await;
 
     assert_redirects_to(&res, "/account");
-    let notice = unfolded(&smtp.message_to("alice@example.com").await.data);
+    let notice = unfolded(
+        &smtp
+            .message_matching("alice@example.com", "Subject: Your Gatehouse email address is about")
+            .await
+            .data,
+    );
     assert!(notice.contains("alice2@example.com"), "{notice}");
-    assert!(notice.contains("Subject: Your Gatehouse email address was changed"));
+    assert!(notice.contains("Nothing changes unless the link"), "{notice}");
 }

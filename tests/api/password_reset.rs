@@ -187,14 +187,20 @@ async fn changing_the_email_invalidates_outstanding_reset_links() {
     let app = TestApp::spawn().await;
     let client = app.logged_in_client("alice").await;
     let token = issue_token(&app, "alice@example.com").await;
-    let changed = client
+    let requested = client
         .submit(
             "/account",
             "/account/email",
             &[("email", "alice@new.example.com"), ("current_password", PASSWORD)],
         )
         .await;
-    assert_redirects_to(&changed, "/account");
+    assert_redirects_to(&requested, "/account");
+    // The change waits for the link to the new address; opening it is what changes the address.
+    let user = app.user_id("alice").await;
+    let user = gatehouse::db::users::find_by_id(&app.db, user).await.unwrap().unwrap();
+    let link = gatehouse::auth::confirmation::issue(&app.db, &app.clock, user, "alice@new.example.com").await;
+    let path = format!("/confirm-email/{}", link.unwrap().token);
+    assert_redirects_to(&client.submit(&path, &path, &[]).await, "/account");
     assert_link_is_dead(&app, &token).await;
 }
 

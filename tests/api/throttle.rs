@@ -348,16 +348,21 @@ async fn expired_counters_and_spent_reset_tokens_are_purged_and_a_running_lock_i
     assert_eq!(purged.throttle_counters, 0, "everything is recent");
     assert_eq!(
         app.count_rows("throttle_counters").await,
-        5,
-        "two names, the login IP, the reset IP and address"
+        6,
+        "two names, the login IP, the reset IP and address, and the address's confirmation emails"
     );
 
     app.clock.advance(3 * 60 * MINUTE);
     let purged = purge().await.unwrap();
-    assert_eq!(purged.throttle_counters, 5);
+    assert_eq!(purged.throttle_counters, 6);
     assert_eq!(purged.reset_tokens, 1, "the link expired after an hour");
+    assert_eq!(purged.confirmation_tokens, 0, "the registration's confirmation link lasts a day");
     assert_eq!(app.count_rows("throttle_counters").await, 0);
     assert_eq!(app.count_rows("password_reset_tokens").await, 0);
+
+    app.clock.advance(21 * 60 * MINUTE);
+    assert_eq!(purge().await.unwrap().confirmation_tokens, 1, "expired after 24 hours");
+    assert_eq!(app.count_rows("email_confirmation_tokens").await, 0);
 }
 
 #[actix_web::test]

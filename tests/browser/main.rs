@@ -42,16 +42,27 @@ impl Chromedriver {
     }
 
     async fn browser(&self) -> Client {
+        self.browser_sized(Viewport::Desktop).await
+    }
+
+    /// A browser whose viewport is a desktop window, or a phone's screen (Chrome's mobile emulation:
+    /// the viewport meta tag counts, as on a phone).
+    async fn browser_sized(&self, viewport: Viewport) -> Client {
         let profile = std::env::temp_dir().join(format!("gatehouse-chromium-{}", uuid::Uuid::new_v4()));
-        let options = serde_json::json!({
+        let mut options = serde_json::json!({
             "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1280,900",
+                "--no-first-run", "--window-size=1280,800",
                 format!("--user-data-dir={}", profile.display()),
             ],
         });
+        if let Viewport::Phone { width, height } = viewport {
+            options["mobileEmulation"] = serde_json::json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0 },
+            });
+        }
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("goog:chromeOptions".to_owned(), options);
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -60,6 +71,16 @@ impl Chromedriver {
             .await
             .expect("a Chromium session")
     }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Viewport {
+    /// 1280×800.
+    Desktop,
+    Phone {
+        width: u32,
+        height: u32,
+    },
 }
 
 impl Drop for Chromedriver {
@@ -122,7 +143,7 @@ async fn a_visitor_registers_logs_out_and_logs_back_in_to_the_page_they_asked_fo
     let driver = Chromedriver::start().await;
     let browser = driver.browser().await;
 
-    // Registration logs in and lands on the dashboard.
+    // Registration logs in and lands on the dashboard, saying so once.
     browser.goto(&format!("{base}/register")).await.unwrap();
     fill(&browser, "username", "alice").await;
     fill(&browser, "email", "alice@example.com").await;
@@ -131,7 +152,7 @@ async fn a_visitor_registers_logs_out_and_logs_back_in_to_the_page_they_asked_fo
     submit(&browser, "/register").await;
     wait_for_path(&browser, "/dashboard").await;
     let page = browser.source().await.unwrap();
-    assert!(page.contains("Welcome, alice") && page.contains("Welcome to Gatehouse, alice!"));
+    assert!(page.contains("Welcome, alice") && page.contains("Your account is ready."));
 
     // The stylesheet is applied under the strict CSP.
     let background =
@@ -190,5 +211,362 @@ async fn a_wrong_password_in_a_real_browser_keeps_the_login_and_shows_one_messag
     let password = browser.find(Locator::Id("password")).await.unwrap().prop("value").await.unwrap();
     assert_eq!(password.as_deref(), Some(""), "the password is never sent back");
 
+    browser.close().await.unwrap();
+}
+
+// ---- The person at the screen (issue 13): errors in view, focus, labels, contrast, widths. ----
+
+/// Runs `script` (a function body) and returns its value.
+async fn js(browser: &Client, script: &str) -> serde_json::Value {
+    browser.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+/// Waits until `script` returns `true`; fails with what `describe` returns when it never does.
+async fn wait_until(browser: &Client, script: &str, describe: &str) {
+    for _ in 0..50 {
+        if js(browser, script).await == serde_json::json!(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("waited in vain for `{script}`: {}", js(browser, describe).await);
+}
+
+async fn register_in(browser: &Client, base: &str, username: &str) {
+    browser.goto(&format!("{base}/register")).await.unwrap();
+    fill(browser, "username", username).await;
+    fill(browser, "email", &format!("{username}@example.com")).await;
+    fill(browser, "password", PASSWORD).await;
+    fill(browser, "password_confirm", PASSWORD).await;
+    submit(browser, "/register").await;
+    wait_for_path(browser, "/dashboard").await;
+}
+
+async fn log_in_as(browser: &Client, base: &str, login: &str) {
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    fill(browser, "login", login).await;
+    fill(browser, "password", PASSWORD).await;
+    submit(browser, "/login").await;
+    wait_for_path(browser, "/dashboard").await;
+}
+
+/// Waits for the page after a submit to load and focus its field: `id` is the focused element's.
+async fn wait_for_focus(browser: &Client, id: &str) {
+    wait_until(
+        browser,
+        &format!("return document.readyState === 'complete' && document.activeElement.id === '{id}';"),
+        "return 'focused: ' + document.activeElement.outerHTML + ' title: ' + document.title;",
+    )
+    .await;
+}
+
+/// True when the element is wholly inside the viewport.
+async fn in_view(browser: &Client, id: &str) -> bool {
+    let script = format!(
+        "const r = document.getElementById('{id}').getBoundingClientRect(); \
+         return r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth;"
+    );
+    js(browser, &script).await == serde_json::json!(true)
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn a_failed_form_on_the_account_page_puts_focus_and_its_message_in_view() {
+    let database = TestDb::create_shared().await;
+    let base = serve(&database).await;
+    let driver = Chromedriver::start().await;
+    for viewport in [Viewport::Desktop, Viewport::Phone { width: 390, height: 844 }] {
+        let browser = driver.browser_sized(viewport).await;
+        let name = match viewport {
+            Viewport::Desktop => "alice",
+            Viewport::Phone { .. } => "bob",
+        };
+        register_in(&browser, &base, name).await;
+
+        // "Delete my account" is at the very bottom: a wrong password must not look like nothing happened.
+        browser.goto(&format!("{base}/account")).await.unwrap();
+        fill(&browser, "delete-current_password", "this is not my password").await;
+        submit(&browser, "/account/delete").await;
+        wait_for_focus(&browser, "delete-current_password").await;
+        assert!(browser.title().await.unwrap().starts_with("Error: "), "{viewport:?}");
+        assert!(in_view(&browser, "delete-current_password").await, "{viewport:?}: the field is on screen");
+        assert!(in_view(&browser, "delete-current_password-error").await, "{viewport:?}: and its message");
+
+        // The change-password form is below the fold too.
+        browser.goto(&format!("{base}/account")).await.unwrap();
+        fill(&browser, "password-current_password", "this is not my password").await;
+        fill(&browser, "new_password", "a completely new long passphrase").await;
+        fill(&browser, "new_password_confirm", "a completely new long passphrase").await;
+        submit(&browser, "/account/password").await;
+        wait_for_focus(&browser, "password-current_password").await;
+        assert!(in_view(&browser, "password-current_password").await, "{viewport:?}");
+        assert!(in_view(&browser, "password-current_password-error").await, "{viewport:?}");
+
+        browser.close().await.unwrap();
+    }
+}
+
+/// Every duplicated id, every field without a label that targets it, and every label that targets
+/// nothing a label can name, on the page the browser is at.
+const LABEL_AND_ID_PROBLEMS: &str = r#"
+    const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+    const duplicated = ids.filter((id, i) => ids.indexOf(id) !== i);
+    const fields = [...document.querySelectorAll('input, select, textarea')]
+        .filter(e => e.type !== 'hidden' && !e.hidden);
+    const unlabelled = fields.filter(e => e.labels.length === 0).map(e => e.outerHTML);
+    const dangling = [...document.querySelectorAll('label')].filter(l => l.control === null).map(l => l.outerHTML);
+    return [...duplicated.map(d => 'duplicate id ' + d), ...unlabelled.map(u => 'no label: ' + u),
+            ...dangling.map(d => 'label for nothing: ' + d)];
+"#;
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn every_page_has_unique_ids_and_a_label_for_every_field() {
+    let database = TestDb::create_shared().await;
+    let base = serve(&database).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    let db = gatehouse::db::connect(&database.url).await.unwrap();
+    let clock = Clock::default();
+
+    let mut visited = Vec::new();
+    let mut problems = Vec::new();
+    let failed = "return document.querySelector('.field-error, .form-error') !== null;";
+    let mut check = async |browser: &Client, what: &str| {
+        let found = js(browser, LABEL_AND_ID_PROBLEMS).await;
+        for problem in found.as_array().unwrap() {
+            problems.push(format!("{what}: {}", problem.as_str().unwrap()));
+        }
+        visited.push(what.to_owned());
+    };
+
+    for path in ["/", "/login", "/register", "/password-reset", "/confirm-email", "/logout", "/nowhere"] {
+        browser.goto(&format!("{base}{path}")).await.unwrap();
+        check(&browser, path).await;
+    }
+    // Forms shown again with their messages.
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    submit(&browser, "/login").await;
+    wait_until(&browser, failed, "return document.title;").await;
+    check(&browser, "/login, failed").await;
+    browser.goto(&format!("{base}/register")).await.unwrap();
+    submit(&browser, "/register").await;
+    wait_until(&browser, failed, "return document.title;").await;
+    check(&browser, "/register, failed").await;
+
+    register_in(&browser, &base, "alice").await;
+    let alice = gatehouse::db::users::find_by_email(&db, "alice@example.com").await.unwrap().unwrap();
+    gatehouse::db::users::set_role(&db, alice.id, "admin", clock.now()).await.unwrap();
+    let admin_user = format!("/admin/users/{}", alice.id);
+    for path in
+        ["/dashboard", "/account", "/account/sessions", "/logout", "/admin/users", admin_user.as_str()]
+    {
+        browser.goto(&format!("{base}{path}")).await.unwrap();
+        check(&browser, path).await;
+    }
+    for action in ["/account/email", "/account/password", "/account/delete"] {
+        browser.goto(&format!("{base}/account")).await.unwrap();
+        submit(&browser, action).await;
+        wait_until(&browser, failed, "return document.title;").await;
+        check(&browser, &format!("/account, {action} failed")).await;
+    }
+    // The pages behind emailed links.
+    let confirm = gatehouse::auth::confirmation::issue(&db, &clock, alice.clone(), "alice@example.com").await;
+    browser.goto(&format!("{base}/confirm-email/{}", confirm.unwrap().token)).await.unwrap();
+    check(&browser, "/confirm-email/{token}").await;
+    let reset = gatehouse::auth::reset::issue(&db, &clock, alice).await.unwrap();
+    browser.goto(&format!("{base}/password-reset/{}", reset.token)).await.unwrap();
+    wait_for_path(&browser, "/password-reset/set-password").await;
+    check(&browser, "/password-reset/set-password").await;
+
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(visited.len(), 20, "{visited:?}");
+    browser.close().await.unwrap();
+}
+
+/// WCAG's contrast ratio of two `rgb(…)`/`rgba(…)` colours as `getComputedStyle` gives them.
+fn contrast(a: &str, b: &str) -> f64 {
+    fn luminance(color: &str) -> f64 {
+        let channels: Vec<f64> = color
+            .trim_start_matches("rgba(")
+            .trim_start_matches("rgb(")
+            .trim_end_matches(')')
+            .split(',')
+            .take(3)
+            .map(|c| c.trim().parse::<f64>().unwrap_or_else(|_| panic!("not a colour: {color}")) / 255.0)
+            .map(|c| if c <= 0.03928 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) })
+            .collect();
+        0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+    }
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+/// The colours that decide a focused element's contrast: its outline (colour, style, width) and the
+/// background behind it (the first ancestor with an opaque one), and its border colour.
+const FOCUS_COLOURS: &str = r#"
+    const el = document.activeElement;
+    const style = getComputedStyle(el);
+    let behind = el.parentElement;
+    while (behind && getComputedStyle(behind).backgroundColor.replace(/\s/g, '').match(/^(rgba\(.*,0\)|transparent)$/)) {
+        behind = behind.parentElement;
+    }
+    return { id: el.id, tag: el.tagName, outline: style.outlineColor, outlineStyle: style.outlineStyle,
+             outlineWidth: parseFloat(style.outlineWidth), border: style.borderTopColor,
+             behind: behind ? getComputedStyle(behind).backgroundColor : 'rgb(255, 255, 255)' };
+"#;
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn the_first_field_has_focus_and_fields_and_focus_rings_stand_out() {
+    let database = TestDb::create_shared().await;
+    let base = serve(&database).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+
+    for (path, first) in [("/login", "login"), ("/register", "username"), ("/password-reset", "email")] {
+        browser.goto(&format!("{base}{path}")).await.unwrap();
+        wait_for_focus(&browser, first).await;
+        // The field's border against what is behind it, and the ring around the focused field.
+        let colours = js(&browser, FOCUS_COLOURS).await;
+        let (border, behind) = (colours["border"].as_str().unwrap(), colours["behind"].as_str().unwrap());
+        assert!(contrast(border, behind) >= 3.0, "{path}: border {border} on {behind}");
+        assert_ne!(colours["outlineStyle"], "none", "{path}: {colours}");
+        assert!(colours["outlineWidth"].as_f64().unwrap() >= 2.0, "{path}: {colours}");
+        let outline = colours["outline"].as_str().unwrap();
+        assert!(contrast(outline, behind) >= 3.0, "{path}: ring {outline} on {behind}");
+    }
+
+    // A failed form focuses the first field to fix.
+    browser.goto(&format!("{base}/register")).await.unwrap();
+    fill(&browser, "username", "alice").await;
+    fill(&browser, "email", "not an address").await;
+    submit(&browser, "/register").await;
+    wait_for_focus(&browser, "email").await;
+    assert_eq!(
+        browser.find(Locator::Id("email")).await.unwrap().attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+
+    // Tabbing on to a button shows a ring of 3:1 there too.
+    browser.goto(&format!("{base}/password-reset")).await.unwrap();
+    wait_for_focus(&browser, "email").await;
+    browser.active_element().await.unwrap().send_keys("\u{e004}").await.unwrap();
+    wait_until(
+        &browser,
+        "return document.activeElement.tagName === 'BUTTON';",
+        "return document.activeElement.outerHTML;",
+    )
+    .await;
+    let colours = js(&browser, FOCUS_COLOURS).await;
+    assert_ne!(colours["outlineStyle"], "none", "{colours}");
+    let (outline, behind) = (colours["outline"].as_str().unwrap(), colours["behind"].as_str().unwrap());
+    assert!(contrast(outline, behind) >= 3.0, "button ring {outline} on {behind}");
+
+    browser.close().await.unwrap();
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn flash_messages_are_as_wide_as_their_card_and_announced() {
+    let database = TestDb::create_shared().await;
+    let base = serve(&database).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    register_in(&browser, &base, "alice").await;
+
+    let widths = r#"
+        const flash = document.querySelector('.flash'), card = document.querySelector('.card');
+        return { flash: flash.getBoundingClientRect().width, card: card.getBoundingClientRect().width,
+                 left: flash.getBoundingClientRect().left - card.getBoundingClientRect().left,
+                 role: flash.getAttribute('role'), live: flash.getAttribute('aria-live') };
+    "#;
+    // The dashboard's wide card, then the narrow login card after logging out.
+    for page in ["/dashboard", "/login"] {
+        if page == "/login" {
+            submit(&browser, "/logout").await;
+            wait_for_path(&browser, "/login").await;
+        }
+        let measured = js(&browser, widths).await;
+        let (flash, card) = (measured["flash"].as_f64().unwrap(), measured["card"].as_f64().unwrap());
+        assert!((flash - card).abs() < 1.0, "{page}: flash {flash}px, card {card}px");
+        assert!(measured["left"].as_f64().unwrap().abs() < 1.0, "{page}: aligned: {measured}");
+        assert_eq!(measured["role"], "status", "{page}");
+        assert_eq!(measured["live"], "polite", "{page}");
+    }
+    browser.close().await.unwrap();
+}
+
+/// Logs `login` in over a plain socket with `user_agent`: another device in the sessions list.
+async fn log_in_from_another_device(base: &str, login: &str, user_agent: &str) {
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let form = helpers::http(addr, "GET", "/login", None, &[("User-Agent", user_agent)], "").await;
+    let cookie = form.cookie_header().expect("the form sets its token cookie");
+    let token = form.csrf_token().expect("the form has a token");
+    let body =
+        serde_urlencoded::to_string([("login", login), ("password", PASSWORD), ("csrf_token", &token)])
+            .unwrap();
+    let headers = [("Origin", base), ("User-Agent", user_agent)];
+    let res = helpers::http(addr, "POST", "/login", Some(&cookie), &headers, &body).await;
+    assert_eq!(res.status, 303, "the other device's login: {}", res.body_text());
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn on_a_phone_nothing_scrolls_sideways_and_this_device_comes_first() {
+    let database = TestDb::create_shared().await;
+    let base = serve(&database).await;
+    let driver = Chromedriver::start().await;
+    let name = "a_rather_long_name_of_32_letters"; // 32 characters, the most a username may have
+    assert_eq!(name.len(), 32);
+    let setup = driver.browser().await;
+    register_in(&setup, &base, name).await;
+    setup.close().await.unwrap();
+    // A device whose user agent the app does not recognise: its first 60 characters are shown, unbroken.
+    let long_agent = format!("UnknownCrawler/{}", "0123456789abcdef".repeat(24));
+    log_in_from_another_device(&base, name, &long_agent).await;
+    log_in_from_another_device(&base, name, &long_agent).await;
+
+    let overflow = "return { scroll: document.documentElement.scrollWidth, width: window.innerWidth };";
+    for width in [390, 320] {
+        let browser = driver.browser_sized(Viewport::Phone { width, height: 844 }).await;
+        log_in_as(&browser, &base, name).await;
+        for path in ["/dashboard", "/account", "/account/sessions", "/logout"] {
+            browser.goto(&format!("{base}{path}")).await.unwrap();
+            // A page wider than the phone scrolls sideways or, on a mobile viewport, is zoomed out to
+            // fit, which widens the viewport: either way it is wider than the screen.
+            let measured = js(&browser, overflow).await;
+            let (scroll, viewport) =
+                (measured["scroll"].as_u64().unwrap(), measured["width"].as_u64().unwrap());
+            assert!(
+                scroll <= u64::from(width) && viewport == u64::from(width),
+                "{path} at {width}px is {scroll}px wide (viewport {viewport}px)"
+            );
+        }
+        // The sessions page lists this browser first, marked.
+        browser.goto(&format!("{base}/account/sessions")).await.unwrap();
+        let first = js(&browser, "return document.querySelector('li.session').outerHTML;").await;
+        let first = first.as_str().unwrap();
+        assert!(first.contains("current") && first.contains("This device"), "{first}");
+        assert!(!first.contains("UnknownCrawler"), "{first}");
+        let listed = js(&browser, "return document.querySelectorAll('li.session').length;").await;
+        assert!(listed.as_u64().unwrap() >= 3, "{listed}");
+        browser.close().await.unwrap();
+    }
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn the_header_keeps_one_height_logged_in_and_out() {
+    let database = TestDb::create_shared().await;
+    let base = serve(&database).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    let height = "return document.querySelector('.site-header').getBoundingClientRect().height;";
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    let logged_out = js(&browser, height).await.as_f64().unwrap();
+    register_in(&browser, &base, "alice").await;
+    let logged_in = js(&browser, height).await.as_f64().unwrap();
+    assert!((logged_out - logged_in).abs() < 0.5, "logged out {logged_out}px, logged in {logged_in}px");
     browser.close().await.unwrap();
 }
