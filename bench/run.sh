@@ -73,6 +73,7 @@ fi
 WARMUP_VIEWS=20
 if [ "$SMOKE" = 1 ]; then WARMUP_SECONDS=1; else WARMUP_SECONDS=3; fi
 STORM_THREADS=$((STORM_CONNECTIONS < THREADS ? STORM_CONNECTIONS : THREADS))
+LOGIN_USERS=$CONNECTIONS # users the login scenarios take turns with: about one login in flight each
 
 COOKIE_NAME=gatehouse_session # the session cookie over plain http (`__Host-` only on https)
 FORM_COOKIE_NAME=gatehouse_csrf # a visitor's CSRF token cookie: the login form creates no session
@@ -155,6 +156,51 @@ run_child() {
   return "$status"
 }
 pause() { run_child sleep "$1"; }
+
+# The machine's CPU over 2 s, from /proc/stat: "busy steal" in percent of all cores. Busy counts every
+# non-idle state (steal too); steal alone is time the hypervisor gave to someone else.
+cpu_sample() {
+  local a b
+  a=$(awk '$1 == "cpu" { print $2, $3, $4, $5, $6, $7, $8, $9; exit }' /proc/stat)
+  pause 2
+  b=$(awk '$1 == "cpu" { print $2, $3, $4, $5, $6, $7, $8, $9; exit }' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    total = 0; for (i = 1; i <= 8; i++) total += y[i] - x[i]
+    idle = (y[4] - x[4]) + (y[5] - x[5]); steal = y[8] - x[8]
+    if (total <= 0) { print "0.0 0.0"; exit }
+    printf "%.1f %.1f", 100 * (total - idle) / total, 100 * steal / total }'
+}
+# Records the CPU before a scenario: QUIET_LOG gets "| scenario | busy | steal |"; NOISY counts the
+# scenarios that started on a machine more than 10% busy.
+QUIET_LOG=""
+NOISY=0
+quiet_check() {
+  local name=$1 busy steal
+  read -r busy steal <<<"$(cpu_sample)"
+  QUIET_LOG+="| $name | $busy | $steal |"$'\n'
+  if awk -v b="$busy" 'BEGIN { exit !(b > 10) }'; then
+    NOISY=$((NOISY + 1))
+    note "CPU before \"$name\": busy $busy%, steal $steal% (over 10%: not a quiet machine)"
+  else
+    note "CPU before \"$name\": busy $busy%, steal $steal%"
+  fi
+}
+# CPU time used so far, in clock ticks (utime + stime, every thread): of the app, and of every postgres
+# process (the app's connections are long-lived backends, so a scenario's share is the difference).
+TICKS_PER_SECOND=$(getconf CLK_TCK)
+app_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$APP_PID/stat"; }
+postgres_ticks() {
+  local total=0 dir
+  for dir in /proc/[0-9]*; do
+    [ "$(cat "$dir/comm" 2>/dev/null)" = postgres ] || continue
+    total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$dir/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+# Milliseconds of CPU per unit of work from two tick readings: ticks_before ticks_after units.
+cpu_ms_per() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$TICKS_PER_SECOND" 'BEGIN { if (n + 0 == 0) print "nan"; else printf "%.3f", (b - a) * 1000 / hz / n }'; }
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 
 # ---------------------------------------------------------------------------------------------------
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -255,6 +301,13 @@ token=$(get_form /register "$WORK/register.jar")
 post_form /register "$WORK/register.jar" "username=$USERNAME" "email=$EMAIL" "password=$PASSWORD" \
   "password_confirm=$PASSWORD" "csrf_token=$token"
 note "registered $USERNAME: 303 to /dashboard"
+# The login scenarios log in as many users (bench/wrk/login.lua says why): LOGIN_USERS of them.
+for i in $(seq 1 "$LOGIN_USERS"); do
+  token=$(get_form /register "$WORK/register-$i.jar")
+  post_form /register "$WORK/register-$i.jar" "username=${USERNAME}_$i" "email=${USERNAME}_$i@example.com" \
+    "password=$PASSWORD" "password_confirm=$PASSWORD" "csrf_token=$token"
+done
+note "registered ${USERNAME}_1 .. ${USERNAME}_$LOGIN_USERS for the login scenarios"
 token=$(get_form /login "$WORK/login.jar")
 post_form /login "$WORK/login.jar" "login=$USERNAME" "password=$PASSWORD" "csrf_token=$token"
 COOKIE=$(awk -v name="$COOKIE_NAME" '$6 == name { value = $7 } END { print value }' "$WORK/login.jar")
@@ -271,12 +324,23 @@ view_dashboard() {
   grep -qF "$WELCOME" "$WORK/dashboard.html" || fail "GET /dashboard answered 200 without \`$WELCOME\`"
 }
 view_dashboard
+# The page view measured: `/` logged in, which shows the user's name and needs nothing but the
+# session and its user. (The dashboard adds a read of its own facts; it is measured once, below.)
+PAGE_TEXT="You are logged in as <strong>$USERNAME</strong>"
+view_page() {
+  local code
+  code=$(curl -sS -o "$WORK/page.html" -w '%{http_code}' -H "Cookie: $COOKIE_NAME=$COOKIE" "$URL/") ||
+    fail "GET /: curl failed"
+  [ "$code" = 200 ] || fail "GET / with the session cookie answered $code, not 200"
+  grep -qF "$PAGE_TEXT" "$WORK/page.html" || fail "GET / answered 200 without \`$PAGE_TEXT\`"
+}
+view_page
 anonymous=$(curl -sS -o /dev/null -w '%{http_code}' "$URL/dashboard")
 [ "$anonymous" = 303 ] || fail "GET /dashboard without a session answered $anonymous, not 303"
 note "GET /dashboard: 200 \"$WELCOME\" with the cookie, 303 without"
 # Warm-up for the statement count below: sqlx prepares each statement once per pool connection, and
 # that preparation is a transaction of its own; these views take it out of the steady state measured.
-for _ in $(seq 1 "$WARMUP_VIEWS"); do view_dashboard; done
+for _ in $(seq 1 "$WARMUP_VIEWS"); do view_page; done
 note "$WARMUP_VIEWS warm-up views"
 LAST_APP_ACTIVITY=$(date +%s)
 
@@ -284,6 +348,7 @@ LAST_APP_ACTIVITY=$(date +%s)
 step "argon2 ceiling: argon2-rate $DURATION (the app is idle)"
 # `cargo run --release --bin argon2-rate -- <seconds>` runs, started directly so that
 # cargo cannot rebuild anything in the middle of a measurement.
+quiet_check "argon2-rate"
 run_child "$ARGON2_BIN" "$DURATION" >"$WORK/argon2.txt" || fail "argon2-rate failed"
 sed 's/^/   /' "$WORK/argon2.txt"
 ARGON2_PS=$(sed -n 's/.*per_second=\([0-9.]*\).*/\1/p' "$WORK/argon2.txt")
@@ -321,37 +386,23 @@ settled_xact_commit() { # sets SETTLED
   fail "the bench database's xact_commit kept moving while the app was idle"
 }
 
-step "SQL statements per page view: $VIEWS sequential GET /dashboard"
+step "SQL statements per page view: $VIEWS sequential GET / (logged in)"
 settled_xact_commit "$LAST_APP_ACTIVITY"
 BEFORE=$SETTLED
-for _ in $(seq 1 "$VIEWS"); do view_dashboard; done
+for _ in $(seq 1 "$VIEWS"); do view_page; done
 LAST_APP_ACTIVITY=$(date +%s)
-note "$VIEWS views, each 200 with \"$WELCOME\"; xact_commit before: $BEFORE (after: read once the app is idle)"
+note "$VIEWS views, each 200 with \"$PAGE_TEXT\"; xact_commit before: $BEFORE (after: read once the app is idle)"
 
 # ---------------------------------------------------------------------------------------------------
-step "pgbench -S -c $CONNECTIONS -j $THREADS -T $DURATION (scale $PGBENCH_SCALE, database $PGBENCH_DB)"
+step "pgbench database: pgbench -i -s $PGBENCH_SCALE ($PGBENCH_DB)"
 DATABASES+=("$PGBENCH_DB")
 createdb "$PGBENCH_DB"
 run_child pgbench -i -s "$PGBENCH_SCALE" -q "$PGBENCH_DB" >"$WORK/pgbench-init.txt" 2>&1 ||
   { cat "$WORK/pgbench-init.txt" >&2; fail "pgbench -i failed"; }
-run_child pgbench -S -n -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" -l --sampling-rate="$PGBENCH_SAMPLING" \
-  --log-prefix="$WORK/pgbench-log" "$PGBENCH_DB" >"$WORK/pgbench.txt" 2>&1 ||
-  { cat "$WORK/pgbench.txt" >&2; fail "pgbench failed"; }
-sed 's/^/   /' "$WORK/pgbench.txt"
-PGBENCH_TPS=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$WORK/pgbench.txt" | head -n1)
-[ -z "$PGBENCH_TPS" ] || PGBENCH_TPS=$(awk -v t="$PGBENCH_TPS" 'BEGIN { printf "%.1f", t }')
-[ -n "$PGBENCH_TPS" ] || fail "pgbench printed no tps"
-grep -q '^number of failed transactions: 0 ' "$WORK/pgbench.txt" || ! grep -q '^number of failed' "$WORK/pgbench.txt" ||
-  fail "pgbench had failed transactions"
-# Column 3 of pgbench's per-transaction log is the latency in microseconds.
-cat "$WORK"/pgbench-log.* | awk '{ print $3 }' | sort -n >"$WORK/pgbench-latencies.txt"
-percentile_ms() { # file of sorted microsecond values, percentile
-  awk -v p="$2" '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; printf "%.3f", v[i] / 1000 }' "$1"
-}
-PGBENCH_P50=$(percentile_ms "$WORK/pgbench-latencies.txt" 50)
-PGBENCH_P99=$(percentile_ms "$WORK/pgbench-latencies.txt" 99)
-dropdb --force "$PGBENCH_DB"
-note "tps $PGBENCH_TPS, p50 $PGBENCH_P50 ms, p99 $PGBENCH_P99 ms ($(wc -l <"$WORK/pgbench-latencies.txt") logged transactions)"
+# How each side reaches Postgres: pgbench speaks libpq with the same PGHOST/PGPORT/PGUSER as psql,
+# so psql's own connection tells whether pgbench's use TLS; the app's are read from pg_stat_ssl.
+PGBENCH_TLS=$(psql -d "$PGBENCH_DB" -AtqX -c 'select ssl from pg_stat_ssl where pid = pg_backend_pid()')
+note "libpq (psql, pgbench) connection uses TLS: $PGBENCH_TLS"
 
 settled_xact_commit "$LAST_APP_ACTIVITY"
 AFTER=$SETTLED
@@ -387,10 +438,43 @@ check_wrk() {
 }
 login_rate() { sed -n 's/.* logins_per_second=\([0-9.]*\).*/\1/p' "$1"; }
 show() { sed 's/^/   /' "$1"; }
+percentile_ms() { # file of sorted microsecond values, percentile
+  awk -v p="$2" '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; printf "%.3f", v[i] / 1000 }' "$1"
+}
 
 WRK=(wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency --timeout "$WRK_TIMEOUT")
 COOKIE_HEADER="Cookie: $COOKIE_NAME=$COOKIE"
-LOGIN_ARGS=(-- "$USERNAME" "$PASSWORD" "$URL" "$FORM_COOKIE_NAME")
+LOGIN_ARGS=(-- "${USERNAME}_" "$LOGIN_USERS" "$PASSWORD" "$URL" "$FORM_COOKIE_NAME")
+
+# One wrk scenario: name, output file, then wrk's arguments after the common ones.
+wrk_scenario() {
+  local name=$1 file=$2
+  shift 2
+  quiet_check "$name"
+  run_child "${WRK[@]}" "$@" >"$file" 2>&1 || true
+  show "$file"
+  check_wrk "$name" "$file"
+}
+
+# pgbench -S round $1: sets PGBENCH_TPS_$1, PGBENCH_P50_$1, PGBENCH_P99_$1.
+pgbench_round() {
+  local round=$1 file="$WORK/pgbench-$1.txt" tps
+  quiet_check "pgbench -S, round $round"
+  rm -f "$WORK"/pgbench-log-"$round".*
+  run_child pgbench -S -n -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" -l --sampling-rate="$PGBENCH_SAMPLING" \
+    --log-prefix="$WORK/pgbench-log-$round" "$PGBENCH_DB" >"$file" 2>&1 ||
+    { cat "$file" >&2; fail "pgbench failed"; }
+  show "$file"
+  tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$file" | head -n1)
+  [ -n "$tps" ] || fail "pgbench printed no tps"
+  grep -q '^number of failed transactions: 0 ' "$file" || ! grep -q '^number of failed' "$file" ||
+    fail "pgbench had failed transactions"
+  printf -v "PGBENCH_TPS_$round" '%s' "$(awk -v t="$tps" 'BEGIN { printf "%.1f", t }')"
+  # Column 3 of pgbench's per-transaction log is the latency in microseconds.
+  cat "$WORK"/pgbench-log-"$round".* | awk '{ print $3 }' | sort -n >"$WORK/pgbench-latencies-$round.txt"
+  printf -v "PGBENCH_P50_$round" '%s' "$(percentile_ms "$WORK/pgbench-latencies-$round.txt" 50)"
+  printf -v "PGBENCH_P99_$round" '%s' "$(percentile_ms "$WORK/pgbench-latencies-$round.txt" 99)"
+}
 
 # The pool starts with one connection and opens the others on demand (tens of ms each): a short,
 # unmeasured but checked, run first, so that the first scenario's p99 is not the pool's growth.
@@ -399,36 +483,62 @@ run_child wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP_SECONDS}s" --timeout 
   -s "$BENCH/wrk/check.lua" "$URL/dashboard" -- 200 "$WELCOME" >"$WORK/warmup.txt" 2>&1 || true
 check_wrk "warm-up" "$WORK/warmup.txt"
 note "$(grep '^BENCH_CHECK' "$WORK/warmup.txt")"
+APP_TLS=$(psql -d postgres -AtqX -c "select count(*) filter (where s.ssl) || ' of ' || count(*)
+  from pg_stat_ssl s join pg_stat_activity a using (pid) where a.datname = '$APP_DB'")
+note "the app's connections using TLS: $APP_TLS"
+case "$PGBENCH_TLS:$APP_TLS" in
+  t:0\ of\ *) TLS_NOTE="pgbench over TLS, the app without: not comparable" ;;
+  t:*) TLS_NOTE="both over TLS (libpq's and sqlx's default \`sslmode=prefer\`)" ;;
+  f:0\ of\ *) TLS_NOTE="both without TLS" ;;
+  *) TLS_NOTE="pgbench without TLS, the app with: not comparable" ;;
+esac
+case "$TLS_NOTE" in *"not comparable") NOISY=$((NOISY + 1)) ;; esac
 
 step "wrk GET /healthz"
-run_child "${WRK[@]}" -s "$BENCH/wrk/check.lua" "$URL/healthz" -- 200 ok >"$WORK/healthz.txt" 2>&1 || true
-show "$WORK/healthz.txt"
-check_wrk "GET /healthz" "$WORK/healthz.txt"
+wrk_scenario "GET /healthz" "$WORK/healthz.txt" -s "$BENCH/wrk/check.lua" "$URL/healthz" -- 200 ok
 
-step "wrk GET /dashboard (logged in)"
-run_child "${WRK[@]}" -H "$COOKIE_HEADER" -s "$BENCH/wrk/check.lua" "$URL/dashboard" -- 200 "$WELCOME" \
-  >"$WORK/dashboard.txt" 2>&1 || true
-show "$WORK/dashboard.txt"
-check_wrk "GET /dashboard" "$WORK/dashboard.txt"
+step "wrk GET /static/style.css"
+wrk_scenario "GET /static/style.css" "$WORK/static.txt" -s "$BENCH/wrk/check.lua" "$URL/static/style.css" -- 200 "body"
 
-step "wrk logins: GET /login + POST /login, a fresh session and CSRF token for each"
-run_child "${WRK[@]}" -s "$BENCH/wrk/login.lua" "$URL" "${LOGIN_ARGS[@]}" >"$WORK/login.txt" 2>&1 || true
-show "$WORK/login.txt"
-check_wrk "logins" "$WORK/login.txt"
+step "wrk GET /no-such-page (the 404 page)"
+wrk_scenario "GET /no-such-page" "$WORK/notfound.txt" -s "$BENCH/wrk/check.lua" "$URL/no-such-page" -- 404 "Page not found"
 
-step "wrk GET /dashboard during a login storm ($STORM_CONNECTIONS connections logging in)"
+# The reference and the page view, interleaved: a disturbance during one round moves one pair, and
+# the medians of three ignore it.
+for round in 1 2 3; do
+  step "pgbench -S -c $CONNECTIONS -j $THREADS -T $DURATION, round $round of 3"
+  pgbench_round "$round"
+  step "wrk GET / (logged in), round $round of 3"
+  printf -v "DASH_TICKS_BEFORE_$round" '%s %s' "$(app_ticks)" "$(postgres_ticks)"
+  wrk_scenario "GET / logged in, round $round" "$WORK/dashboard-$round.txt" -H "$COOKIE_HEADER" \
+    -s "$BENCH/wrk/check.lua" "$URL/" -- 200 "$PAGE_TEXT"
+  printf -v "DASH_TICKS_AFTER_$round" '%s %s' "$(app_ticks)" "$(postgres_ticks)"
+done
+dropdb --force "$PGBENCH_DB"
+
+step "wrk GET /dashboard (logged in; its facts are one more read)"
+wrk_scenario "GET /dashboard" "$WORK/dashboard-page.txt" -H "$COOKIE_HEADER" \
+  -s "$BENCH/wrk/check.lua" "$URL/dashboard" -- 200 "$WELCOME"
+
+step "wrk logins: GET /login + POST /login, a fresh form and CSRF token for each"
+read -r LOGIN_APP_TICKS_BEFORE LOGIN_PG_TICKS_BEFORE <<<"$(app_ticks) $(postgres_ticks)"
+wrk_scenario "logins" "$WORK/login.txt" -s "$BENCH/wrk/login.lua" "$URL" "${LOGIN_ARGS[@]}"
+read -r LOGIN_APP_TICKS_AFTER LOGIN_PG_TICKS_AFTER <<<"$(app_ticks) $(postgres_ticks)"
+
+step "wrk GET / (logged in) during a login storm ($STORM_CONNECTIONS connections logging in)"
+quiet_check "GET / logged in, during a login storm"
 wrk -t "$STORM_THREADS" -c "$STORM_CONNECTIONS" -d "$((DURATION + 2))s" --latency --timeout "$WRK_TIMEOUT" \
   -s "$BENCH/wrk/login.lua" "$URL" "${LOGIN_ARGS[@]}" >"$WORK/storm-logins.txt" 2>&1 &
 STORM_PID=$!
 pause 1 # the storm is running before the dashboard is measured, and lasts until after
-run_child "${WRK[@]}" -H "$COOKIE_HEADER" -s "$BENCH/wrk/check.lua" "$URL/dashboard" -- 200 "$WELCOME" \
+run_child "${WRK[@]}" -H "$COOKIE_HEADER" -s "$BENCH/wrk/check.lua" "$URL/" -- 200 "$PAGE_TEXT" \
   >"$WORK/storm-dashboard.txt" 2>&1 || true
 wait "$STORM_PID" || true
 STORM_PID=""
 show "$WORK/storm-dashboard.txt"
 echo "   --- the login stream meanwhile:"
 show "$WORK/storm-logins.txt"
-check_wrk "GET /dashboard during the login storm" "$WORK/storm-dashboard.txt"
+check_wrk "GET / during the login storm" "$WORK/storm-dashboard.txt"
 check_wrk "the login storm" "$WORK/storm-logins.txt"
 
 # ---------------------------------------------------------------------------------------------------
@@ -443,13 +553,39 @@ APP_LOG_PROBLEMS=$(grep -cE '^[0-9TZ:.-]+ (WARN|ERROR) ' "$WORK/app.log" || true
 HEALTHZ_RPS=$(wrk_rps "$WORK/healthz.txt")
 HEALTHZ_P50=$(wrk_percentile_ms "$WORK/healthz.txt" 50%)
 HEALTHZ_P99=$(wrk_percentile_ms "$WORK/healthz.txt" 99%)
-DASH_RPS=$(wrk_rps "$WORK/dashboard.txt")
-DASH_P50=$(wrk_percentile_ms "$WORK/dashboard.txt" 50%)
-DASH_P99=$(wrk_percentile_ms "$WORK/dashboard.txt" 99%)
+STATIC_RPS=$(wrk_rps "$WORK/static.txt")
+STATIC_P50=$(wrk_percentile_ms "$WORK/static.txt" 50%)
+STATIC_P99=$(wrk_percentile_ms "$WORK/static.txt" 99%)
+NOTFOUND_RPS=$(wrk_rps "$WORK/notfound.txt")
+NOTFOUND_P50=$(wrk_percentile_ms "$WORK/notfound.txt" 50%)
+NOTFOUND_P99=$(wrk_percentile_ms "$WORK/notfound.txt" 99%)
+for round in 1 2 3; do
+  printf -v "DASH_RPS_$round" '%s' "$(wrk_rps "$WORK/dashboard-$round.txt")"
+  printf -v "DASH_P50_$round" '%s' "$(wrk_percentile_ms "$WORK/dashboard-$round.txt" 50%)"
+  printf -v "DASH_P99_$round" '%s' "$(wrk_percentile_ms "$WORK/dashboard-$round.txt" 99%)"
+done
+DASH_RPS=$(median3 "$DASH_RPS_1" "$DASH_RPS_2" "$DASH_RPS_3")
+DASH_P50=$(median3 "$DASH_P50_1" "$DASH_P50_2" "$DASH_P50_3")
+DASH_P99=$(median3 "$DASH_P99_1" "$DASH_P99_2" "$DASH_P99_3")
+PGBENCH_TPS=$(median3 "$PGBENCH_TPS_1" "$PGBENCH_TPS_2" "$PGBENCH_TPS_3")
+PGBENCH_P50=$(median3 "$PGBENCH_P50_1" "$PGBENCH_P50_2" "$PGBENCH_P50_3")
+PGBENCH_P99=$(median3 "$PGBENCH_P99_1" "$PGBENCH_P99_2" "$PGBENCH_P99_3")
 LOGIN_PS=$(login_rate "$WORK/login.txt")
 LOGIN_RPS=$(wrk_rps "$WORK/login.txt")
+# CPU per page view (dashboard round 2, the middle one) and per login, on the app and on Postgres.
+read -r a_before p_before <<<"$DASH_TICKS_BEFORE_2"
+read -r a_after p_after <<<"$DASH_TICKS_AFTER_2"
+DASH_VIEWS_2=$(awk -v r="$DASH_RPS_2" -v d="$DURATION" 'BEGIN { printf "%d", r * d }')
+VIEW_APP_MS=$(cpu_ms_per "$a_before" "$a_after" "$DASH_VIEWS_2")
+VIEW_PG_MS=$(cpu_ms_per "$p_before" "$p_after" "$DASH_VIEWS_2")
+LOGINS_DONE=$(sed -n 's/.* logins=\([0-9]*\).*/\1/p' "$WORK/login.txt")
+LOGIN_APP_MS=$(cpu_ms_per "$LOGIN_APP_TICKS_BEFORE" "$LOGIN_APP_TICKS_AFTER" "$LOGINS_DONE")
+LOGIN_PG_MS=$(cpu_ms_per "$LOGIN_PG_TICKS_BEFORE" "$LOGIN_PG_TICKS_AFTER" "$LOGINS_DONE")
 LOGIN_P50=$(wrk_percentile_ms "$WORK/login.txt" 50%)
 LOGIN_P99=$(wrk_percentile_ms "$WORK/login.txt" 99%)
+DASHBOARD_RPS=$(wrk_rps "$WORK/dashboard-page.txt")
+DASHBOARD_P50=$(wrk_percentile_ms "$WORK/dashboard-page.txt" 50%)
+DASHBOARD_P99=$(wrk_percentile_ms "$WORK/dashboard-page.txt" 99%)
 STORM_RPS=$(wrk_rps "$WORK/storm-dashboard.txt")
 STORM_P50=$(wrk_percentile_ms "$WORK/storm-dashboard.txt" 50%)
 STORM_P99=$(wrk_percentile_ms "$WORK/storm-dashboard.txt" 99%)
@@ -460,6 +596,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else pri
 DASH_VS_PGBENCH=$(ratio "$DASH_RPS" "$PGBENCH_TPS")
 LOGINS_VS_ARGON2=$(ratio "$LOGIN_PS" "$ARGON2_PS")
 STORM_P99_VS_P99=$(ratio "$STORM_P99" "$DASH_P99")
+STORM_LOGINS_VS_LOGINS=$(ratio "$STORM_LOGIN_PS" "$LOGIN_PS")
+HEALTHZ_VS_PGBENCH=$(ratio "$HEALTHZ_RPS" "$PGBENCH_TPS")
+STATIC_VS_PGBENCH=$(ratio "$STATIC_RPS" "$PGBENCH_TPS")
+NOTFOUND_VS_PGBENCH=$(ratio "$NOTFOUND_RPS" "$PGBENCH_TPS")
 
 FAILED=0
 verdict() { # value operator limit
@@ -474,12 +614,16 @@ verdict() { # value operator limit
     echo FAIL
   fi
 }
-T_DASH=$(verdict "$DASH_VS_PGBENCH" ">=" 0.2)
-T_LOGIN=$(verdict "$LOGINS_VS_ARGON2" ">=" 0.8)
-T_STORM=$(verdict "$STORM_P99_VS_P99" "<=" 2)
+T_DASH=$(verdict "$DASH_VS_PGBENCH" ">=" 0.3)
+T_LOGIN=$(verdict "$LOGINS_VS_ARGON2" ">=" 0.9)
+T_STORM=$(verdict "$STORM_P99_VS_P99" "<=" 1.5)
 T_RSS=$(verdict "$RSS_MIB" "<" 64)
-T_SQL=$(verdict "$STATEMENTS_PER_VIEW" "<=" 2)
-for t in "$T_DASH" "$T_LOGIN" "$T_STORM" "$T_RSS" "$T_SQL"; do [ "$t" = PASS ] || FAILED=$((FAILED + 1)); done
+T_SQL=$(verdict "$STATEMENTS_PER_VIEW" "<=" 1)
+T_HEALTHZ=$(verdict "$HEALTHZ_VS_PGBENCH" ">=" 0.4)
+T_STATIC=$(verdict "$STATIC_VS_PGBENCH" ">=" 0.4)
+T_NOTFOUND=$(verdict "$NOTFOUND_VS_PGBENCH" ">=" 0.4)
+TARGETS=("$T_DASH" "$T_LOGIN" "$T_STORM" "$T_RSS" "$T_SQL" "$T_HEALTHZ" "$T_STATIC" "$T_NOTFOUND")
+for t in "${TARGETS[@]}"; do [ "$t" = PASS ] || FAILED=$((FAILED + 1)); done
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$ROOT" status --porcelain -- src entity migration templates static Cargo.toml Cargo.lock 2>/dev/null)" ]; then
@@ -491,37 +635,59 @@ if [ "$BUILD" = 0 ]; then
 fi
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 if [ "$MODE" = smoke ]; then ENFORCED="printed, not enforced (--smoke)"; else ENFORCED="enforced"; fi
+if [ "$NOISY" = 0 ]; then
+  QUIET="Quiet: every scenario started with the CPU at most 10% busy."
+else
+  QUIET="**Not a quiet run**: $NOISY scenario(s) started with the CPU more than 10% busy, or the app and pgbench reached Postgres differently; do not record these figures."
+fi
 
 {
   echo "# Gatehouse benchmark"
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT, $MODE run: ${DURATION} s per scenario," \
     "$CONNECTIONS connections and $THREADS threads (login storm: $STORM_CONNECTIONS connections)," \
-    "$(nproc) cores${CPU:+ ($CPU)}, PostgreSQL $PG_VERSION."
+    "nproc $(nproc)${CPU:+ ($CPU)}, PostgreSQL $PG_VERSION on this machine, $TLS_NOTE (the app's connections: $APP_TLS)."
   echo
   echo "| scenario | requests/s | p50 (ms) | p99 (ms) |"
   echo "|---|---:|---:|---:|"
-  echo "| GET /healthz | $HEALTHZ_RPS | $HEALTHZ_P50 | $HEALTHZ_P99 |"
-  echo "| GET /dashboard, logged in | $DASH_RPS | $DASH_P50 | $DASH_P99 |"
+  echo "| GET /healthz (a database ping) | $HEALTHZ_RPS | $HEALTHZ_P50 | $HEALTHZ_P99 |"
+  echo "| GET /static/style.css | $STATIC_RPS | $STATIC_P50 | $STATIC_P99 |"
+  echo "| GET /no-such-page (404) | $NOTFOUND_RPS | $NOTFOUND_P50 | $NOTFOUND_P99 |"
+  echo "| GET /, logged in: the page view (median of 3: $DASH_RPS_1, $DASH_RPS_2, $DASH_RPS_3) | $DASH_RPS | $DASH_P50 | $DASH_P99 |"
+  echo "| pgbench -S, one indexed read, tps (median of 3: $PGBENCH_TPS_1, $PGBENCH_TPS_2, $PGBENCH_TPS_3) | $PGBENCH_TPS | $PGBENCH_P50 | $PGBENCH_P99 |"
   echo "| logins (GET + POST /login), logins/s | $LOGIN_PS | $LOGIN_P50 | $LOGIN_P99 |"
-  echo "| GET /dashboard during a login storm ($STORM_LOGIN_PS logins/s) | $STORM_RPS | $STORM_P50 | $STORM_P99 |"
-  echo "| pgbench -S (one indexed read), tps | $PGBENCH_TPS | $PGBENCH_P50 | $PGBENCH_P99 |"
+  echo "| GET /dashboard, logged in (+1 read: its facts) | $DASHBOARD_RPS | $DASHBOARD_P50 | $DASHBOARD_P99 |"
+  echo "| GET /, logged in, during a login storm ($STORM_LOGIN_PS logins/s) | $STORM_RPS | $STORM_P50 | $STORM_P99 |"
   echo "| argon2id verifications/s, all cores | $ARGON2_PS | | |"
   echo "| password policy check (common list + zxcvbn), µs per check, one core | $POLICY_US | | |"
   echo
   echo "The logins row counts successful logins (303 to /dashboard); its latencies mix the GET and the"
-  echo "POST of each login (wrk: $LOGIN_RPS requests/s)."
+  echo "POST of each login (wrk: $LOGIN_RPS requests/s). During the storm, logins ran at" \
+    "$(rounded "$STORM_LOGINS_VS_LOGINS") of their rate alone ($STORM_LOGIN_PS vs $LOGIN_PS per second)."
+  echo
+  echo "CPU per unit of work (from /proc, all threads): a page view $VIEW_APP_MS ms in the app and" \
+    "$VIEW_PG_MS ms in Postgres (GET / logged in, round 2); a login (GET + POST) $LOGIN_APP_MS ms in the app" \
+    "(the argon2id verification included) and $LOGIN_PG_MS ms in Postgres."
   echo
   echo "| target | measured | limit | result |"
   echo "|---|---:|---:|---|"
-  echo "| dashboard requests/s ÷ pgbench tps | $(rounded "$DASH_VS_PGBENCH") | ≥ 0.2 | $T_DASH |"
-  echo "| logins/s ÷ argon2 verifications/s | $(rounded "$LOGINS_VS_ARGON2") | ≥ 0.8 | $T_LOGIN |"
-  echo "| dashboard p99 during logins ÷ dashboard p99 | $(rounded "$STORM_P99_VS_P99") | ≤ 2 | $T_STORM |"
+  echo "| page views/s ÷ pgbench tps (medians) | $(rounded "$DASH_VS_PGBENCH") | ≥ 0.3 | $T_DASH |"
+  echo "| logins/s ÷ argon2 verifications/s | $(rounded "$LOGINS_VS_ARGON2") | ≥ 0.9 | $T_LOGIN |"
+  echo "| page-view p99 during logins ÷ alone (median) | $(rounded "$STORM_P99_VS_P99") | ≤ 1.5 | $T_STORM |"
   echo "| peak RSS of the app (VmHWM) | $RSS_MIB MiB | < 64 MiB | $T_RSS |"
-  echo "| SQL statements per page view ($VIEWS views) | $(rounded "$STATEMENTS_PER_VIEW") | ≤ 2 | $T_SQL |"
+  echo "| SQL statements per page view ($VIEWS views) | $(rounded "$STATEMENTS_PER_VIEW") | ≤ 1 | $T_SQL |"
+  echo "| /healthz requests/s ÷ pgbench tps | $(rounded "$HEALTHZ_VS_PGBENCH") | ≥ 0.4 | $T_HEALTHZ |"
+  echo "| static asset requests/s ÷ pgbench tps | $(rounded "$STATIC_VS_PGBENCH") | ≥ 0.4 | $T_STATIC |"
+  echo "| 404 page requests/s ÷ pgbench tps | $(rounded "$NOTFOUND_VS_PGBENCH") | ≥ 0.4 | $T_NOTFOUND |"
   echo
-  echo "Targets $ENFORCED: $((5 - FAILED)) of 5 met. The app's log has $APP_LOG_PROBLEMS WARN or ERROR lines" \
-    "(bench/last-run-app.log; without SMTP_URL there is one at start-up)."
+  echo "Targets $ENFORCED: $((${#TARGETS[@]} - FAILED)) of ${#TARGETS[@]} met. The app's log has $APP_LOG_PROBLEMS WARN or ERROR lines" \
+    "(bench/last-run-app.log)."
+  echo
+  echo "$QUIET CPU over the 2 s before each scenario (percent of all cores):"
+  echo
+  echo "| before | busy % | steal % |"
+  echo "|---|---:|---:|"
+  printf '%s' "$QUIET_LOG"
 } >"$WORK/table.md"
 cp "$WORK/table.md" "$BENCH/last-run.md"
 
@@ -534,6 +700,12 @@ if [ "$MODE" = full ] && [ "$FAILED" -gt 0 ]; then
   echo
   echo "FAIL: $FAILED target(s) missed" >&2
   exit 1
+fi
+if [ "$MODE" = full ] && [ "$NOISY" -gt 0 ]; then
+  TARGETS_ONLY=1
+  echo
+  echo "NOT QUIET: the targets were met, but $NOISY scenario(s) did not start on a quiet machine" >&2
+  exit 3
 fi
 echo
 echo "bench: $MODE run finished"

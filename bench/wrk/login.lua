@@ -1,6 +1,10 @@
 -- wrk script: logins through the real form, each with a fresh session and CSRF token.
 --
---   wrk ... -s bench/wrk/login.lua http://host:port -- <login> <password> <origin> [form cookie name]
+--   wrk ... -s bench/wrk/login.lua http://host:port -- <login prefix> <users> <password> <origin> [form cookie name]
+--
+-- Logs in as <login prefix>1 .. <login prefix><users> in turn, all with <password>: a login storm is
+-- many people logging in, and one name is throttled like one person (every attempt is counted
+-- before its password is checked, so dozens of parallel logins as one name would lock it).
 --
 -- Every login is two requests: GET /login without a cookie (the app writes nothing: it sets a signed
 -- cookie holding a visitor's CSRF token and puts that token in the form), then POST /login with that
@@ -19,6 +23,7 @@ local threads = {}
 
 function setup(thread)
    table.insert(threads, thread)
+   thread:set("thread_index", #threads)
 end
 
 local function urlencode(s)
@@ -40,12 +45,16 @@ local function header(headers, name)
 end
 
 function init(args)
-   local login, password = args[1], args[2]
-   origin = args[3]
-   cookie_name = args[4] or "gatehouse_csrf"
+   login_prefix, users = args[1], tonumber(args[2])
+   local password = args[3]
+   origin = args[4]
+   cookie_name = args[5] or "gatehouse_csrf"
    -- the name as a Lua pattern ("__Host-gatehouse_csrf" has a "-", a pattern quantifier)
    cookie_pattern = string.gsub(cookie_name, "%p", "%%%0") .. "=([^;]+)"
-   form_prefix = "login=" .. urlencode(login) .. "&password=" .. urlencode(password) .. "&csrf_token="
+   password_field = "&password=" .. urlencode(password) .. "&csrf_token="
+   -- threads start at different users, so no name has more than a couple of logins in flight
+   next_user = ((thread_index or 1) - 1) * 7
+
    queue, head, tail = {}, 1, 0
    logins, forms, bad, first_bad = 0, 0, 0, ""
 end
@@ -55,11 +64,12 @@ function request()
       local pair = queue[head]
       queue[head] = nil
       head = head + 1
+      next_user = next_user + 1
       return wrk.format("POST", "/login", {
          ["Cookie"] = cookie_name .. "=" .. pair.cookie,
          ["Origin"] = origin,
          ["Content-Type"] = "application/x-www-form-urlencoded",
-      }, form_prefix .. pair.token)
+      }, "login=" .. urlencode(login_prefix .. (next_user % users + 1)) .. password_field .. pair.token)
    end
    return wrk.format("GET", "/login", {})
 end
