@@ -27,6 +27,8 @@ pub struct Settings {
     pub throttle: Limits,
     /// Password hashes allowed to wait for a hashing thread; past it, logins answer 503 at once.
     pub hash_queue_limit: usize,
+    /// Threads that hash passwords; each holds one 19 MiB argon2 block while it hashes.
+    pub hash_threads: usize,
     /// `false` when migrations run separately (`gatehouse migrate` with a direct connection).
     pub migrate_on_start: bool,
     /// A correct password logs in only once the account's email address is confirmed.
@@ -59,6 +61,7 @@ impl fmt::Debug for Settings {
             .field("session_secret_previous", &self.session_secret_previous)
             .field("throttle", &self.throttle)
             .field("hash_queue_limit", &self.hash_queue_limit)
+            .field("hash_threads", &self.hash_threads)
             .field("migrate_on_start", &self.migrate_on_start)
             .field("require_confirmed_email", &self.require_confirmed_email)
             .finish()
@@ -263,6 +266,10 @@ pub struct SettingsArgs {
     /// Password hashes that may wait for a hashing thread; more answer 503 at once. 0 = no bound.
     #[arg(long, env = "HASH_QUEUE_LIMIT", default_value = DEFAULT_HASH_QUEUE_LIMIT, global = true)]
     hash_queue_limit: Option<String>,
+    /// Password hashing threads, each holding a 19 MiB argon2 block while it hashes: peak memory
+    /// grows by that much per thread. Default: one per core.
+    #[arg(long, env = "HASH_THREADS", global = true)]
+    hash_threads: Option<String>,
     /// `false` when migrations run separately (`gatehouse migrate` with a direct DATABASE_URL).
     #[arg(long, env = "MIGRATE_ON_START", default_value = "true", global = true)]
     migrate_on_start: Option<String>,
@@ -420,6 +427,18 @@ impl Settings {
             )?),
         };
         let hash_queue_limit = count(&args.hash_queue_limit, "HASH_QUEUE_LIMIT", DEFAULT_HASH_QUEUE_LIMIT)?;
+        let hash_threads = match non_empty(&args.hash_threads) {
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if (1..=256).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "HASH_THREADS",
+                        reason: format!("`{raw}` is not a whole number from 1 to 256"),
+                    });
+                }
+            },
+        };
         let raw_min = non_empty(&args.password_min_length).unwrap_or(DEFAULT_PASSWORD_MIN_LENGTH);
         let password_min_length = match raw_min.parse::<usize>() {
             Ok(n) if (8..=1024).contains(&n) => n,
@@ -469,6 +488,7 @@ impl Settings {
             session_secret_previous,
             throttle,
             hash_queue_limit: usize::try_from(hash_queue_limit).unwrap_or(usize::MAX),
+            hash_threads,
             migrate_on_start: switch(&args.migrate_on_start, "MIGRATE_ON_START", true)?,
             require_confirmed_email: switch(&args.require_confirmed_email, "REQUIRE_CONFIRMED_EMAIL", false)?,
         })
@@ -586,6 +606,17 @@ mod tests {
     }
 
     const SECRET: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a089f86d081884c7d65";
+
+    #[test]
+    fn hash_threads_default_to_one_per_core_and_take_one_to_256() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(Settings::from_lookup(lookup(&[])).unwrap().hash_threads, cores);
+        assert_eq!(Settings::from_lookup(lookup(&[("HASH_THREADS", "3")])).unwrap().hash_threads, 3);
+        for bad in ["0", "257", "two", "-1"] {
+            let err = Settings::from_lookup(lookup(&[("HASH_THREADS", bad)])).unwrap_err();
+            assert!(err.to_string().contains("HASH_THREADS"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn production_without_a_secret_refuses_to_start() {

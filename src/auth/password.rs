@@ -82,11 +82,6 @@ fn cores() -> usize {
 }
 
 impl PasswordHasher {
-    /// One thread per core and at most `queue_limit` hashes waiting (`0`: no bound).
-    pub fn with_queue_limit(queue_limit: usize) -> Self {
-        Self::new(cores(), queue_limit)
-    }
-
     pub fn new(threads: usize, queue_limit: usize) -> Self {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));

@@ -28,10 +28,9 @@ pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DbErr> {
         // SQLite has one writer; a small pool avoids "database is locked" under write bursts.
         options.max_connections(if database_url.contains(":memory:") { 1 } else { 4 });
     } else {
-        // A statement holds a connection for one round trip, and argon2 runs without one: ten serve
-        // two cores' worth of page views and logins, each with its own buffers here and a backend
-        // process there.
-        options.max_connections(10).min_connections(1);
+        // Twenty: with ten, a login storm's statements waiting on the hot throttle row of one client
+        // IP held most of the pool, and page views queued behind them (p99 ×3.7 in bench/run.sh).
+        options.max_connections(20).min_connections(1);
     }
     Database::connect(options).await
 }

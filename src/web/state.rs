@@ -62,7 +62,7 @@ impl AppState {
         Ok(Self {
             db,
             templates: Templates::load().context("loading templates")?,
-            hasher: PasswordHasher::with_queue_limit(settings.hash_queue_limit),
+            hasher: PasswordHasher::new(settings.hash_threads, settings.hash_queue_limit),
             mailer: Mailer::new(settings.smtp_url.as_deref(), &settings.mail_from)
                 .context("configuring email")?,
             keys: CookieKeys::derive(&settings.session_secret),
