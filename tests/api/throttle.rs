@@ -196,6 +196,26 @@ async fn too_many_failures_from_one_ip_lock_it_out_of_login() {
 }
 
 #[actix_web::test]
+async fn attempts_refused_for_their_ip_do_not_count_against_the_name() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_LOGIN_IP_FAILURES", "5".to_owned());
+    })
+    .await;
+    app.logged_in_client("alice").await.log_out().await;
+    let client = app.client();
+    for name in ["a1", "b2", "c3", "d4", "e5"] {
+        fail(&client, name, 1).await;
+    }
+    // The name and the IP are counted in one statement; a locked IP must not leave a count on names.
+    for _ in 0..12 {
+        assert_throttled(&client.log_in("alice", WRONG).await, 15 * 60);
+    }
+    let key = gatehouse::auth::throttle::Key::login_name("alice");
+    let counter = gatehouse::db::throttle::find(&app.db, key.as_str()).await.unwrap();
+    assert_eq!(counter.map_or(0, |c| c.failures), 0, "the name paid for attempts its IP refused");
+}
+
+#[actix_web::test]
 async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     let limit = |vars: &mut std::collections::HashMap<&'static str, String>| {
         vars.insert("THROTTLE_LOGIN_IP_FAILURES", "3".to_owned());
