@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::{DatabaseConnection, TransactionTrait as _};
+use sea_orm::DatabaseConnection;
 
 use super::{
     password::{Password, PasswordError, PasswordHasher, Verification},
@@ -290,7 +290,7 @@ pub async fn change_password(
     .map_err(|refusal| ChangeError::Invalid(FieldErrors::from([refusal])))?;
     let hash = hasher.hash(new_password).await?;
     // All or nothing: a new password must never be left with the other sessions still alive.
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let epoch = db::users::change_password_hash(&txn, user.id, hash, clock.now()).await?;
     db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
     // A pending change of address may be an intruder's: securing the account cancels it.

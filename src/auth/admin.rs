@@ -3,7 +3,7 @@
 //! on the user's very next request on every instance, and is recorded by the caller as a security
 //! event naming the actor.
 
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait as _};
+use sea_orm::{DatabaseConnection, DbErr};
 
 use super::{
     accounts::{ROLE_ADMIN, ROLE_USER},
@@ -72,7 +72,7 @@ pub async fn deactivate(
     }
     let user = target(db, user_id).await?;
     let now = clock.now();
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     keep_an_admin(&txn, user.id).await?;
     db::users::set_active(&txn, user.id, false, now).await?;
     db::sessions::delete_for_user(&txn, user.id).await?;
@@ -108,7 +108,7 @@ pub async fn set_role(
         return Err(AdminError::SelfDemotion);
     }
     let user = target(db, user_id).await?;
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     if role != ROLE_ADMIN {
         keep_an_admin(&txn, user.id).await?;
     }
@@ -137,7 +137,7 @@ pub async fn end_sessions(
     user_id: i64,
 ) -> Result<(db::users::User, u64), AdminError> {
     let user = target(db, user_id).await?;
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let ended = db::sessions::delete_for_user(&txn, user.id).await?;
     db::users::bump_session_epoch(&txn, user.id, clock.now()).await?;
     txn.commit().await?;

@@ -5,7 +5,7 @@
 //! their SHA-256 stored, single use, valid 24 hours.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, TransactionTrait as _};
+use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::{self, FieldErrors},
@@ -133,7 +133,9 @@ pub async fn request_change(
     if db::users::email_taken(db, &new_email).await? {
         return Err(invalid(accounts::taken_email()));
     }
-    if let Err(until) = take_share(db, clock, limits, &new_email).await? {
+    // Counted per account: an address's own quota (registration, resend) is its owner's alone.
+    let key = Key::confirm_change_by(user.id);
+    if let Err(until) = throttle::take(db, &key, &limits.confirm_emails, clock.now()).await? {
         return Err(ConfirmError::Throttled { until });
     }
     db::email_confirmation_tokens::delete_other_addresses(db, user.id, &user.email).await?;
@@ -275,7 +277,7 @@ pub async fn confirm(
 ) -> Result<Confirmed, ConfirmError> {
     let now = clock.now();
     // All or nothing: a used-up link with the address unchanged must never be left behind.
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let (row, user) = usable(&txn, clock, token_hash).await?;
     // Two tabs submitting one link: only the first wins.
     if !db::email_confirmation_tokens::mark_used(&txn, row.id, now).await? {

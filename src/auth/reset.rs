@@ -2,7 +2,7 @@
 //! one hour, void once the password changes by any path. Success ends every session of the user,
 //! confirms the address the link was mailed to, and cancels a pending change of address.
 
-use sea_orm::{DatabaseConnection, TransactionTrait as _};
+use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::FieldErrors,
@@ -127,7 +127,7 @@ pub async fn complete(
         db::password_reset_tokens::find_by_hash(db, token_hash).await?.ok_or(ResetError::InvalidToken)?;
     // All or nothing: a used-up token with the old password, or a new password with live sessions,
     // must never be left behind by a failure half-way.
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     // Two tabs submitting one link: only the first wins.
     if !db::password_reset_tokens::mark_used(&txn, row.id, clock.now()).await? {
         return Err(ResetError::InvalidToken);

@@ -45,6 +45,12 @@ impl Key {
         Self(format!("confirm-mail:{}", tokens::sha256_hex(&email.trim().to_lowercase())))
     }
 
+    /// Changes of address asked for by one account: counted per account, not per new address, so
+    /// somebody else's requests cannot use up the confirmation emails of an address they do not own.
+    pub fn confirm_change_by(user_id: i64) -> Self {
+        Self(format!("confirm-change:{user_id}"))
+    }
+
     /// Anonymous requests for a confirmation link from one client IP.
     pub fn confirm_ip(ip: &str) -> Self {
         Self(format!("confirm-ip:{ip}"))

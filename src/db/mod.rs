@@ -10,7 +10,10 @@ pub mod users;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
+};
 
 /// Opens the pool. SQL is logged at DEBUG, never at INFO (it would drown the access log).
 pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -33,6 +36,17 @@ pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DbErr> {
         options.max_connections(20).min_connections(1);
     }
     Database::connect(options).await
+}
+
+/// Begins a transaction that reads, then writes. SQLite starts it with the write lock (`BEGIN
+/// IMMEDIATE`), so two of them wait for each other (sqlx's busy timeout) instead of the second failing
+/// at once with "database is locked" when its read turns into a write; Postgres ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    db.begin_with_options(options).await
 }
 
 /// True when the error means "the database cannot be reached", as opposed to a bad query:

@@ -410,16 +410,36 @@ async fn resending_from_the_account_page_is_limited_with_a_429() {
 }
 
 #[actix_web::test]
-async fn a_change_to_an_address_that_had_its_emails_this_hour_is_a_429() {
+async fn an_account_asking_for_a_fourth_change_of_address_in_an_hour_gets_a_429() {
     let smtp = SmtpCatcher::start().await;
     let app = spawn(&smtp, false).await;
     let client = app.logged_in_client("alice").await;
-    for _ in 0..3 {
-        assert_redirects_to(&request_change(&client, "victim@example.com").await, "/account");
+    for new_email in ["one@example.com", "two@example.com", "three@example.com"] {
+        assert_redirects_to(&request_change(&client, new_email).await, "/account");
     }
-    let refused = request_change(&client, "victim@example.com").await;
+    let refused = request_change(&client, "four@example.com").await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.header("retry-after").is_some());
+}
+
+#[actix_web::test]
+async fn someone_elses_change_requests_do_not_use_up_a_new_accounts_confirmation_emails() {
+    let smtp = SmtpCatcher::start().await;
+    let app = spawn(&smtp, false).await;
+    let mallory = app.logged_in_client("mallory").await;
+    for _ in 0..3 {
+        assert_redirects_to(&request_change(&mallory, "victim@example.com").await, "/account");
+    }
+    assert_redirects_to(&mallory.submit("/account", "/account/email/cancel", &[]).await, "/account");
+
+    // The address's owner registers: their own link still goes out, and it confirms the account.
+    let victim = app.client();
+    let res = victim.register("victim", "victim@example.com", PASSWORD).await;
+    assert_redirects_to(&res, "/dashboard");
+    let mail = smtp.message_matching("victim@example.com", CONFIRM_SUBJECT).await;
+    let path = link_path(&mail, "/confirm-email/");
+    assert_redirects_to(&press_confirm(&victim, &path).await, "/account");
+    assert!(confirmed_at(&app, "victim").await.is_some());
 }
 
 #[actix_web::test]
