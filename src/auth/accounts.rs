@@ -80,7 +80,12 @@ pub fn normalise_email(email: &str) -> Result<String, String> {
     let deceptive = email.chars().any(|c| {
         c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
     });
+    // Quoted local parts ("a b"@…) and address literals (…@[127.0.0.1]) are valid addresses that the
+    // mailer refuses to send to: an account holding one would never get a confirmation or reset link.
+    // They also give one mailbox two spellings.
+    let unmailable = email.contains(['"', '\\', '[', ']']);
     if deceptive
+        || unmailable
         || email.len() > 254
         || !email_address::EmailAddress::is_valid(&email)
         || !email.contains('.')
@@ -222,6 +227,21 @@ mod tests {
         ] {
             assert!(normalise_email(deceptive).is_err(), "{deceptive:?}");
         }
+    }
+
+    #[test]
+    fn addresses_the_mailer_cannot_send_to_are_refused() {
+        for unmailable in [
+            "\"a b\"@example.com",
+            "\"bob\"@example.com",
+            "\"x,evil@evil.com\"@example.com",
+            "\"<img src=x onerror=alert(1)>\"@example.com",
+            "bob@[127.0.0.1]",
+            "a\\b@example.com",
+        ] {
+            assert!(normalise_email(unmailable).is_err(), "{unmailable:?}");
+        }
+        assert!(normalise_email("bob+tag@sub.example.com").is_ok());
     }
 }
 
