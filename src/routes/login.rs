@@ -10,6 +10,7 @@ use crate::{
         password::Password,
         safe_next::safe_next,
     },
+    db::users::User,
     web::{
         AppError, AppState, MaybeUser, Route, audit::Audit, client, csrf, device, route::see_other_path,
         see_other, session::begin_login, views,
@@ -88,16 +89,7 @@ pub async fn submit(
                 log::info!("user {} gave the right password but has not confirmed their address", user.id);
                 return super::confirm_email::render_confirm_first(&req, &user.email);
             }
-            begin_login(&req, &user, remember, &state.settings.trusted_proxies)?;
-            log::info!("user {} logged in from {ip}", user.id);
-            let detail = remember.then(|| "remember me".to_owned());
-            audit.record(Event::LoggedIn, Some(user.id), detail).await;
-            let mut res = match next {
-                Some(path) => see_other_path(&path),
-                None => see_other(Route::Dashboard),
-            };
-            device::remember(&mut res, &state, &user)?;
-            Ok(res)
+            complete_login(&req, &state, &audit, &user, remember, next).await
         }
         Outcome::Refused { user_id, lock_started, lock_ended } => {
             log::warn!("failed login attempt from {ip}");
@@ -123,6 +115,30 @@ pub async fn submit(
             views::too_many_attempts(&req, until, state.clock.now(), true)
         }
     }
+}
+
+/// The end of every successful login, whatever proved who the user is: a new session key and CSRF
+/// token, the audit event, the device cookie, then `next` (already checked by `safe_next`) or the
+/// dashboard.
+pub(super) async fn complete_login(
+    req: &HttpRequest,
+    state: &AppState,
+    audit: &Audit,
+    user: &User,
+    remember: bool,
+    next: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    begin_login(req, user, remember, &state.settings.trusted_proxies)?;
+    let ip = client::client_ip(req, &state.settings.trusted_proxies);
+    log::info!("user {} logged in from {}", user.id, ip.as_deref().unwrap_or("unknown"));
+    let detail = remember.then(|| "remember me".to_owned());
+    audit.record(Event::LoggedIn, Some(user.id), detail).await;
+    let mut res = match next {
+        Some(path) => see_other_path(&path),
+        None => see_other(Route::Dashboard),
+    };
+    device::remember(&mut res, state, user)?;
+    Ok(res)
 }
 
 fn render(
