@@ -99,12 +99,23 @@ if ! command -v wrk >/dev/null; then
   "${SUDO[@]}" apt-get install -y wrk || { "${SUDO[@]}" apt-get update && "${SUDO[@]}" apt-get install -y wrk; } ||
     fail "could not install wrk (apt-get install -y wrk)"
 fi
+PGBOUNCER_BIN=$(command -v pgbouncer || ls /usr/sbin/pgbouncer 2>/dev/null || true)
+if [ -z "$PGBOUNCER_BIN" ]; then
+  note "pgbouncer is missing; installing it with apt-get"
+  if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo -n); fi
+  "${SUDO[@]}" apt-get install -y pgbouncer || { "${SUDO[@]}" apt-get update && "${SUDO[@]}" apt-get install -y pgbouncer; } ||
+    fail "could not install pgbouncer (apt-get install -y pgbouncer)"
+  PGBOUNCER_BIN=/usr/sbin/pgbouncer
+fi
 note "$(wrk -v 2>&1 | head -n1 | sed 's/ *$//')"
+note "$("$PGBOUNCER_BIN" --version | head -n1)"
 note "$(pgbench --version)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
 APP_PID=""
 STORM_PID=""
+BOUNCER_PID=""
+BOUNCED_APP_PID=""
 CHILD_PID=""
 TARGETS_ONLY=0 # set when the run got this far and only missed targets: no need for the app's log
 DATABASES=()
@@ -121,6 +132,12 @@ cleanup() {
     kill "$STORM_PID" 2>/dev/null
     wait "$STORM_PID" 2>/dev/null
   fi
+  for pid in "$BOUNCED_APP_PID" "$BOUNCER_PID"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+    fi
+  done
   if [ -n "$APP_PID" ] && kill -0 "$APP_PID" 2>/dev/null; then
     kill "$APP_PID" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$APP_PID" 2>/dev/null || break; sleep 0.1; done
@@ -543,6 +560,77 @@ check_wrk "GET / during the login storm" "$WORK/storm-dashboard.txt"
 check_wrk "the login storm" "$WORK/storm-logins.txt"
 
 # ---------------------------------------------------------------------------------------------------
+# Many instances reach Postgres through PgBouncer in transaction mode: a second instance of the same
+# site (same database, same secret, so the same session cookie) through a PgBouncer of this run's own,
+# with DATABASE_STATEMENT_CACHE=off. Nothing else runs meanwhile; the main instance sits idle.
+step "wrk GET / (logged in) through PgBouncer in transaction mode, DATABASE_STATEMENT_CACHE=off"
+BOUNCER_PORT=$((PORT + 1))
+while port_in_use "$BOUNCER_PORT"; do BOUNCER_PORT=$((BOUNCER_PORT + 1)); done
+BOUNCED_PORT=$((BOUNCER_PORT + 1))
+while port_in_use "$BOUNCED_PORT"; do BOUNCED_PORT=$((BOUNCED_PORT + 1)); done
+mkdir -m 777 "$WORK/pgbouncer"
+printf '"%s" ""\n' "$PGUSER" >"$WORK/pgbouncer/users.txt"
+cat >"$WORK/pgbouncer/pgbouncer.ini" <<INI
+[databases]
+* = host=$PGHOST port=$PGPORT
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $WORK/pgbouncer/users.txt
+pool_mode = transaction
+default_pool_size = 20
+max_client_conn = 200
+ignore_startup_parameters = extra_float_digits
+logfile = $WORK/pgbouncer/pgbouncer.log
+INI
+chmod 755 "$WORK"
+chmod 644 "$WORK/pgbouncer/pgbouncer.ini" "$WORK/pgbouncer/users.txt"
+# PgBouncer refuses to run as root.
+if [ "$(id -u)" = 0 ]; then BOUNCER_USER=(-u postgres); else BOUNCER_USER=(); fi
+"$PGBOUNCER_BIN" "${BOUNCER_USER[@]}" "$WORK/pgbouncer/pgbouncer.ini" >/dev/null 2>&1 &
+BOUNCER_PID=$!
+for _ in $(seq 1 100); do port_in_use "$BOUNCER_PORT" && break; sleep 0.1; done
+port_in_use "$BOUNCER_PORT" || { cat "$WORK/pgbouncer/pgbouncer.log" >&2; fail "PgBouncer did not listen on $BOUNCER_PORT"; }
+BOUNCED_URL=http://127.0.0.1:$BOUNCED_PORT
+(
+  cd "$WORK"
+  exec env -u PASSWORD_MIN_LENGTH -u SESSION_IDLE_TIMEOUT -u SESSION_MAX_AGE \
+    -u TRUSTED_PROXIES -u FORM_LIMIT_BYTES -u HASH_QUEUE_LIMIT -u HASH_THREADS \
+    -u REQUIRE_CONFIRMED_EMAIL -u THROTTLE_CONFIRM_EMAILS \
+    -u THROTTLE_LOGIN_FAILURES -u THROTTLE_LOGIN_IP_FAILURES -u SESSION_SECRET_PREVIOUS \
+    SMTP_URL="smtp://127.0.0.1:9" \
+    DATABASE_URL="postgres://$PGUSER@127.0.0.1:$BOUNCER_PORT/$APP_DB" \
+    DATABASE_STATEMENT_CACHE=off MIGRATE_ON_START=false \
+    SESSION_SECRET="$SESSION_SECRET" APP_ENV=production \
+    PUBLIC_URL="$URL" BIND_ADDR="127.0.0.1:$BOUNCED_PORT" RUST_LOG=warn \
+    "$APP_BIN" serve
+) >"$WORK/bounced-app.log" 2>&1 &
+BOUNCED_APP_PID=$!
+healthy=0
+for _ in $(seq 1 300); do
+  kill -0 "$BOUNCED_APP_PID" 2>/dev/null || { cat "$WORK/bounced-app.log" >&2; fail "the instance behind PgBouncer exited during start-up"; }
+  if [ "$(curl -s --max-time 2 "$BOUNCED_URL/healthz" 2>/dev/null || true)" = ok ]; then
+    healthy=1
+    break
+  fi
+  sleep 0.1
+done
+[ "$healthy" = 1 ] || fail "the instance behind PgBouncer did not answer /healthz within 30 s"
+run_child wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP_SECONDS}s" --timeout "$WRK_TIMEOUT" -H "$COOKIE_HEADER" \
+  -s "$BENCH/wrk/check.lua" "$BOUNCED_URL/" -- 200 "$PAGE_TEXT" >"$WORK/bounced-warmup.txt" 2>&1 || true
+check_wrk "warm-up through PgBouncer" "$WORK/bounced-warmup.txt"
+wrk_scenario "GET / logged in, through PgBouncer" "$WORK/bounced.txt" -H "$COOKIE_HEADER" \
+  -s "$BENCH/wrk/check.lua" "$BOUNCED_URL/" -- 200 "$PAGE_TEXT"
+kill "$BOUNCED_APP_PID" "$BOUNCER_PID" 2>/dev/null || true
+wait "$BOUNCED_APP_PID" "$BOUNCER_PID" 2>/dev/null || true
+BOUNCED_APP_PID=""
+BOUNCER_PID=""
+BOUNCED_PROBLEMS=$(grep -cE '^[0-9TZ:.-]+ (WARN|ERROR) ' "$WORK/bounced-app.log" || true)
+[ "$BOUNCED_PROBLEMS" = 0 ] || { tail -n 20 "$WORK/bounced-app.log" >&2; fail "the instance behind PgBouncer logged $BOUNCED_PROBLEMS WARN/ERROR lines"; }
+
+# ---------------------------------------------------------------------------------------------------
 step "peak memory of the app"
 kill -0 "$APP_PID" 2>/dev/null || fail "the app is no longer running"
 RSS_KIB=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$APP_PID/status")
@@ -591,6 +679,9 @@ STORM_RPS=$(wrk_rps "$WORK/storm-dashboard.txt")
 STORM_P50=$(wrk_percentile_ms "$WORK/storm-dashboard.txt" 50%)
 STORM_P99=$(wrk_percentile_ms "$WORK/storm-dashboard.txt" 99%)
 STORM_LOGIN_PS=$(login_rate "$WORK/storm-logins.txt")
+BOUNCED_RPS=$(wrk_rps "$WORK/bounced.txt")
+BOUNCED_P50=$(wrk_percentile_ms "$WORK/bounced.txt" 50%)
+BOUNCED_P99=$(wrk_percentile_ms "$WORK/bounced.txt" 99%)
 
 # Ratios keep their precision for the verdicts; the table shows them rounded.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.6f", a / b }'; }
@@ -601,6 +692,7 @@ STORM_LOGINS_VS_LOGINS=$(ratio "$STORM_LOGIN_PS" "$LOGIN_PS")
 HEALTHZ_VS_PGBENCH=$(ratio "$HEALTHZ_RPS" "$PGBENCH_TPS")
 STATIC_VS_PGBENCH=$(ratio "$STATIC_RPS" "$PGBENCH_TPS")
 NOTFOUND_VS_PGBENCH=$(ratio "$NOTFOUND_RPS" "$PGBENCH_TPS")
+BOUNCED_VS_DIRECT=$(ratio "$BOUNCED_RPS" "$DASH_RPS")
 
 FAILED=0
 verdict() { # value operator limit
@@ -659,12 +751,16 @@ fi
   echo "| logins (GET + POST /login), logins/s | $LOGIN_PS | $LOGIN_P50 | $LOGIN_P99 |"
   echo "| GET /dashboard, logged in (+1 read: its facts) | $DASHBOARD_RPS | $DASHBOARD_P50 | $DASHBOARD_P99 |"
   echo "| GET /, logged in, during a login storm ($STORM_LOGIN_PS logins/s) | $STORM_RPS | $STORM_P50 | $STORM_P99 |"
+  echo "| GET /, logged in, another instance through PgBouncer (transaction mode, \`DATABASE_STATEMENT_CACHE=off\`, no TLS) | $BOUNCED_RPS | $BOUNCED_P50 | $BOUNCED_P99 |"
   echo "| argon2id verifications/s, all cores | $ARGON2_PS | | |"
   echo "| password policy check (common list + zxcvbn), µs per check, one core | $POLICY_US | | |"
   echo
   echo "The logins row counts successful logins (303 to /dashboard); its latencies mix the GET and the"
   echo "POST of each login (wrk: $LOGIN_RPS requests/s). During the storm, logins ran at" \
     "$(rounded "$STORM_LOGINS_VS_LOGINS") of their rate alone ($STORM_LOGIN_PS vs $LOGIN_PS per second)."
+  echo
+  echo "Through PgBouncer a page view ran at $(rounded "$BOUNCED_VS_DIRECT") of its direct rate: its one statement" \
+    "becomes BEGIN, DEALLOCATE ALL, the statement (prepared, then run) and COMMIT, each a round trip through the proxy."
   echo
   echo "CPU per unit of work (from /proc, all threads): a page view $VIEW_APP_MS ms in the app and" \
     "$VIEW_PG_MS ms in Postgres (GET / logged in, round 2); a login (GET + POST) $LOGIN_APP_MS ms in the app" \

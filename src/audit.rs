@@ -1,7 +1,7 @@
 //! The security event log: who did what, from where, in which request. Shown to the user on their
 //! account page (and to admins). A failure to record is logged, never shown: it must not block a logout.
 
-use sea_orm::DatabaseConnection;
+use crate::db::Db;
 
 use crate::{clock::Clock, db};
 
@@ -100,7 +100,7 @@ pub struct Origin {
 
 /// Records one event; a failure is logged, never raised.
 pub async fn record(
-    db: &DatabaseConnection,
+    db: &Db,
     clock: &Clock,
     event: Event,
     user_id: Option<i64>,

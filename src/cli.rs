@@ -209,7 +209,7 @@ fn cli_error(name: &str) -> impl FnOnce(AdminError) -> anyhow::Error + '_ {
 }
 
 async fn list_users(
-    db: &sea_orm::DatabaseConnection,
+    db: &crate::db::Db,
     clock: &Clock,
     query: Option<&str>,
     json: bool,

@@ -31,6 +31,8 @@ pub struct Settings {
     pub hash_threads: usize,
     /// `false` when migrations run separately (`gatehouse migrate` with a direct connection).
     pub migrate_on_start: bool,
+    /// `false` behind a transaction-pooling proxy (PgBouncer before 1.21): see `db::Db`.
+    pub statement_cache: bool,
     /// A correct password logs in only once the account's email address is confirmed.
     pub require_confirmed_email: bool,
 }
@@ -63,6 +65,7 @@ impl fmt::Debug for Settings {
             .field("hash_queue_limit", &self.hash_queue_limit)
             .field("hash_threads", &self.hash_threads)
             .field("migrate_on_start", &self.migrate_on_start)
+            .field("statement_cache", &self.statement_cache)
             .field("require_confirmed_email", &self.require_confirmed_email)
             .finish()
     }
@@ -273,6 +276,10 @@ pub struct SettingsArgs {
     /// `false` when migrations run separately (`gatehouse migrate` with a direct DATABASE_URL).
     #[arg(long, env = "MIGRATE_ON_START", default_value = "true", global = true)]
     migrate_on_start: Option<String>,
+    /// `off` behind a transaction-pooling proxy in front of Postgres (PgBouncer before 1.21 cannot
+    /// carry named prepared statements from one transaction to the next).
+    #[arg(long, env = "DATABASE_STATEMENT_CACHE", default_value = "on", global = true)]
+    database_statement_cache: Option<String>,
     /// `true`: a correct password logs in only once the account's email address is confirmed.
     #[arg(long, env = "REQUIRE_CONFIRMED_EMAIL", default_value = "false", global = true)]
     require_confirmed_email: Option<String>,
@@ -490,6 +497,7 @@ impl Settings {
             hash_queue_limit: usize::try_from(hash_queue_limit).unwrap_or(usize::MAX),
             hash_threads,
             migrate_on_start: switch(&args.migrate_on_start, "MIGRATE_ON_START", true)?,
+            statement_cache: switch(&args.database_statement_cache, "DATABASE_STATEMENT_CACHE", true)?,
             require_confirmed_email: switch(&args.require_confirmed_email, "REQUIRE_CONFIRMED_EMAIL", false)?,
         })
     }

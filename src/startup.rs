@@ -12,13 +12,16 @@ use actix_web::{
 };
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait as _};
-use sea_orm::DatabaseConnection;
+
+use sea_orm::TransactionTrait as _;
 
 use crate::{
     auth::housekeeping::{self, Purged},
     clock::Clock,
     config::Settings,
-    db, routes,
+    db,
+    db::Db,
+    routes,
     web::{
         AppError, AppState, csrf, current_user, error_pages, flash, rekey, remember, request_log,
         request_shape, security_headers, session,
@@ -68,17 +71,41 @@ pub fn app(
 }
 
 /// Opens the pool as the settings say.
-pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    db::connect(&settings.database_url)
+pub async fn connect(settings: &Settings) -> anyhow::Result<Db> {
+    db::connect(&settings.database_url, settings.statement_cache)
         .await
         .with_context(|| format!("connecting to the database ({})", database_kind(&settings.database_url)))
 }
 
 /// Connects and brings the schema up to date: what `migrate` and the tests do first.
-pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Db> {
     let db = connect(settings).await?;
-    Migrator::up(&db, None).await.context("applying migrations")?;
+    migrate(&db).await?;
     Ok(db)
+}
+
+/// Brings the schema up to date.
+pub async fn migrate(db: &Db) -> anyhow::Result<()> {
+    if db.is_pinned() {
+        // Behind a transaction-pooling proxy the migrations' statements must share one transaction.
+        let txn = db.begin().await.context("beginning the migration transaction")?;
+        Migrator::up(&txn, None).await.context("applying migrations")?;
+        txn.commit().await.context("committing the migrations")?;
+    } else {
+        Migrator::up(db.pool(), None).await.context("applying migrations")?;
+    }
+    Ok(())
+}
+
+/// How many migrations the database is behind the code.
+async fn pending_migrations(db: &Db) -> Result<usize, sea_orm::DbErr> {
+    if !db.is_pinned() {
+        return Ok(Migrator::get_pending_migrations(db.pool()).await?.len());
+    }
+    let txn = db.begin().await?;
+    let pending = Migrator::get_pending_migrations(&txn).await?.len();
+    txn.commit().await?;
+    Ok(pending)
 }
 
 /// `gatehouse serve`: migrate (unless `MIGRATE_ON_START=false`), then serve until stopped.
@@ -92,10 +119,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     } else {
         let db = connect(&settings).await?;
         // Migrations run elsewhere; a schema behind the code is worth a loud line, not a refusal.
-        match Migrator::get_pending_migrations(&db).await {
-            Ok(pending) if !pending.is_empty() => log::warn!(
+        match pending_migrations(&db).await {
+            Ok(pending) if pending > 0 => log::warn!(
                 "MIGRATE_ON_START=false and {} migration(s) are pending: run `gatehouse migrate`",
-                pending.len()
+                pending
             ),
             Ok(_) => {}
             Err(error) => log::warn!("could not check for pending migrations: {error}"),

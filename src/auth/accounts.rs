@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::DatabaseConnection;
+use crate::db::Db;
 
 use super::{
     password::{Password, PasswordError, PasswordHasher, Verification},
@@ -97,7 +97,7 @@ pub fn normalise_email(email: &str) -> Result<String, String> {
 
 /// Validates, hashes and stores a new account.
 pub async fn register(
-    db: &DatabaseConnection,
+    db: &Db,
     hasher: &PasswordHasher,
     clock: &Clock,
     min_password_length: usize,
@@ -174,7 +174,7 @@ pub(crate) fn taken_email() -> String {
 /// failure costs one argon2 verification, so an unknown name cannot be told from a wrong password by
 /// timing. `auth::login` adds throttling around it.
 pub async fn verify_login(
-    db: &DatabaseConnection,
+    db: &Db,
     hasher: &PasswordHasher,
     clock: &Clock,
     user: Option<db::users::User>,
@@ -260,7 +260,7 @@ const WRONG_CURRENT_PASSWORD: &str = "Your current password is not correct.";
 
 /// Re-authentication: every change to an account asks for the current password first.
 pub(crate) async fn check_current_password(
-    db: &DatabaseConnection,
+    db: &Db,
     hasher: &PasswordHasher,
     user_id: i64,
     current_password: &str,
@@ -289,7 +289,7 @@ pub struct PasswordChange {
 /// later: the user's session epoch is raised) and invalidates reset links; the caller renews the
 /// current session's key and records the new epoch in it.
 pub async fn change_password(
-    db: &DatabaseConnection,
+    db: &Db,
     hasher: &PasswordHasher,
     clock: &Clock,
     min_password_length: usize,
@@ -330,7 +330,7 @@ pub struct PasswordChanged {
 
 /// Deletes the account; its sessions and reset links go with it (foreign keys cascade).
 pub async fn delete_account(
-    db: &DatabaseConnection,
+    db: &Db,
     hasher: &PasswordHasher,
     user_id: i64,
     current_password: &str,
@@ -360,7 +360,7 @@ pub struct SignIn {
 
 /// The dashboard's facts, in one query. `None` when the user is gone.
 pub async fn overview(
-    db: &DatabaseConnection,
+    db: &Db,
     clock: &Clock,
     user_id: i64,
     this_session: &str,

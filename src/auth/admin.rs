@@ -3,7 +3,8 @@
 //! on the user's very next request on every instance, and is recorded by the caller as a security
 //! event naming the actor.
 
-use sea_orm::{DatabaseConnection, DbErr};
+use crate::db::Db;
+use sea_orm::DbErr;
 
 use super::{
     accounts::{ROLE_ADMIN, ROLE_USER},
@@ -56,13 +57,13 @@ pub enum AdminError {
     Database(#[from] DbErr),
 }
 
-async fn target(db: &DatabaseConnection, user_id: i64) -> Result<db::users::User, AdminError> {
+async fn target(db: &Db, user_id: i64) -> Result<db::users::User, AdminError> {
     db::users::find_by_id(db, user_id).await?.ok_or(AdminError::UnknownUser)
 }
 
 /// Locks the user out: inactive (a login answers like a wrong password), every session ended.
 pub async fn deactivate(
-    db: &DatabaseConnection,
+    db: &Db,
     clock: &Clock,
     actor: &Actor,
     user_id: i64,
@@ -81,11 +82,7 @@ pub async fn deactivate(
     Ok(user)
 }
 
-pub async fn activate(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    user_id: i64,
-) -> Result<db::users::User, AdminError> {
+pub async fn activate(db: &Db, clock: &Clock, user_id: i64) -> Result<db::users::User, AdminError> {
     let user = target(db, user_id).await?;
     db::users::set_active(db, user.id, true, clock.now()).await?;
     Ok(user)
@@ -93,7 +90,7 @@ pub async fn activate(
 
 /// `role` is `user` or `admin`; nobody removes their own admin role, so the last admin stays one.
 pub async fn set_role(
-    db: &DatabaseConnection,
+    db: &Db,
     clock: &Clock,
     actor: &Actor,
     user_id: i64,
@@ -132,7 +129,7 @@ async fn keep_an_admin(txn: &sea_orm::DatabaseTransaction, user_id: i64) -> Resu
 /// Ends every session of the user, also one a racing request creates (the epoch is raised).
 /// Returns how many ended.
 pub async fn end_sessions(
-    db: &DatabaseConnection,
+    db: &Db,
     clock: &Clock,
     user_id: i64,
 ) -> Result<(db::users::User, u64), AdminError> {
@@ -145,7 +142,7 @@ pub async fn end_sessions(
 }
 
 /// A user by login name (username or email, any case), for the command line.
-pub async fn find_by_name(db: &DatabaseConnection, name: &str) -> Result<db::users::User, AdminError> {
+pub async fn find_by_name(db: &Db, name: &str) -> Result<db::users::User, AdminError> {
     let key = name.trim().to_lowercase();
     db::users::find_by_login(db, &key).await?.ok_or(AdminError::UnknownUser)
 }
@@ -162,12 +159,7 @@ pub struct UserPage {
 }
 
 /// Page `page` (from 1) of the users matching `query`, newest first, each with its live sessions.
-pub async fn list_users(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    query: Option<&str>,
-    page: u64,
-) -> Result<UserPage, DbErr> {
+pub async fn list_users(db: &Db, clock: &Clock, query: Option<&str>, page: u64) -> Result<UserPage, DbErr> {
     let total = db::users::count_matching(db, query).await?;
     let offset = page.saturating_sub(1).saturating_mul(PER_PAGE);
     let users = db::users::search(db, query, PER_PAGE, offset).await?;
@@ -194,7 +186,7 @@ pub struct UserDetail {
     pub events: Vec<db::audit_events::AuditEvent>,
 }
 
-pub async fn user_detail(db: &DatabaseConnection, user_id: i64) -> Result<UserDetail, AdminError> {
+pub async fn user_detail(db: &Db, user_id: i64) -> Result<UserDetail, AdminError> {
     let user = target(db, user_id).await?;
     let sessions = db::sessions::list_for_user(db, user.id).await?;
     let events = db::audit_events::recent_for_user(db, user.id, 30).await?;

@@ -4,8 +4,8 @@
 //! typo can never take the account's address away. Links are like reset links: 256 random bits, only
 //! their SHA-256 stored, single use, valid 24 hours.
 
+use crate::db::Db;
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::{self, FieldErrors},
@@ -68,7 +68,7 @@ impl IssuedLink {
 /// A new link for `email` on `user`'s account. Older links stay valid until they expire or one of
 /// them is used: a resend must not break the first email when it arrives late.
 pub async fn issue(
-    db: &DatabaseConnection,
+    db: &Db,
     clock: &Clock,
     user: db::users::User,
     email: &str,
@@ -89,7 +89,7 @@ pub async fn issue(
 
 /// Takes one of `email`'s confirmation emails for this hour; `Err(until)` when they are spent.
 async fn take_share(
-    db: &DatabaseConnection,
+    db: &Db,
     clock: &Clock,
     limits: &Limits,
     email: &str,
@@ -100,7 +100,7 @@ async fn take_share(
 /// The link a new account gets for its address; `None` when the address had its share this hour
 /// (the account is made all the same; the owner can ask again later).
 pub async fn issue_for_new_account(
-    db: &DatabaseConnection,
+    db: &Db,
     clock: &Clock,
     limits: &Limits,
     user: db::users::User,
@@ -116,7 +116,7 @@ pub async fn issue_for_new_account(
 /// Nothing changes yet: the link goes to the new address, and the old one stays until it is opened.
 /// A newer request replaces an older pending one.
 pub async fn request_change(
-    db: &DatabaseConnection,
+    db: &Db,
     hasher: &PasswordHasher,
     clock: &Clock,
     limits: &Limits,
@@ -143,11 +143,7 @@ pub async fn request_change(
 }
 
 /// Withdraws a pending change of address; true when there was one.
-pub async fn cancel_change(
-    db: &DatabaseConnection,
-    user_id: i64,
-    current_email: &str,
-) -> Result<bool, ConfirmError> {
+pub async fn cancel_change(db: &Db, user_id: i64, current_email: &str) -> Result<bool, ConfirmError> {
     Ok(db::email_confirmation_tokens::delete_other_addresses(db, user_id, current_email).await? > 0)
 }
 
@@ -162,12 +158,7 @@ pub enum Resent {
 }
 
 /// A fresh link for what is waiting: the pending change if there is one, else the unconfirmed address.
-pub async fn resend(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    limits: &Limits,
-    user_id: i64,
-) -> Result<Resent, ConfirmError> {
+pub async fn resend(db: &Db, clock: &Clock, limits: &Limits, user_id: i64) -> Result<Resent, ConfirmError> {
     let Some(user) = db::users::find_by_id(db, user_id).await? else {
         return Ok(Resent::NothingToConfirm);
     };
@@ -199,7 +190,7 @@ pub enum Requested {
 /// A link for the unconfirmed address of an active account, asked for by someone who cannot log in
 /// yet (`REQUIRE_CONFIRMED_EMAIL`). The caller answers the same whatever the outcome.
 pub async fn request(
-    db: &DatabaseConnection,
+    db: &Db,
     clock: &Clock,
     limits: &Limits,
     email: &str,
@@ -250,11 +241,7 @@ async fn usable(
 
 /// The account and address a link is for, if it is usable now. Changes nothing: opening a link
 /// (or a mail scanner fetching it) only shows a page; the button on it confirms.
-pub async fn check(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    token_hash: &str,
-) -> Result<Pending, ConfirmError> {
+pub async fn check(db: &Db, clock: &Clock, token_hash: &str) -> Result<Pending, ConfirmError> {
     let (row, user) = usable(db, clock, token_hash).await?;
     Ok(Pending { user, email: row.email })
 }
@@ -270,11 +257,7 @@ pub enum Confirmed {
 /// Uses the link: confirms the address, or makes the pending address the account's, after checking
 /// (again, now) that no other account has it. Every other link of the account dies with it, and reset
 /// links mailed to the old address too.
-pub async fn confirm(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    token_hash: &str,
-) -> Result<Confirmed, ConfirmError> {
+pub async fn confirm(db: &Db, clock: &Clock, token_hash: &str) -> Result<Confirmed, ConfirmError> {
     let now = clock.now();
     // All or nothing: a used-up link with the address unchanged must never be left behind.
     let txn = db::begin_write(db).await?;
@@ -313,11 +296,7 @@ pub struct EmailStatus {
     pub pending: Option<String>,
 }
 
-pub async fn status(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    user_id: i64,
-) -> Result<Option<EmailStatus>, ConfirmError> {
+pub async fn status(db: &Db, clock: &Clock, user_id: i64) -> Result<Option<EmailStatus>, ConfirmError> {
     let Some(user) = db::users::find_by_id(db, user_id).await? else {
         return Ok(None);
     };

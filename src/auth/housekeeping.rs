@@ -1,7 +1,8 @@
 //! What expires is deleted: sessions past their lifetime, throttle counters nobody has touched for a
 //! while, and reset and email confirmation tokens that are spent or expired. `serve` runs it every few minutes.
 
-use sea_orm::{DatabaseConnection, DbErr};
+use crate::db::Db;
+use sea_orm::DbErr;
 
 use super::{session_store::SessionPolicy, throttle};
 use crate::{clock::Clock, config::Limits, db};
@@ -16,7 +17,7 @@ pub struct Purged {
 }
 
 pub async fn purge_expired(
-    db: &DatabaseConnection,
+    db: &Db,
     clock: &Clock,
     policy: &SessionPolicy,
     limits: &Limits,

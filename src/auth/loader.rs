@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 
-use sea_orm::DatabaseConnection;
+use crate::db::Db;
 
 use crate::db;
 
@@ -75,7 +75,7 @@ pub enum LoadOutcome {
 /// Loads the user named by the session, if any. `session_epoch` is what the session recorded at login:
 /// a session from before the user's last credential change is over.
 pub async fn load(
-    db: &DatabaseConnection,
+    db: &Db,
     user_id: Option<String>,
     session_epoch: i64,
 ) -> Result<LoadOutcome, sea_orm::DbErr> {

@@ -4,8 +4,8 @@
 //! holding a valid device cookie for the account counts on a budget of its own, so somebody guessing
 //! a user's name elsewhere cannot lock that user out of their usual browser.
 
+use crate::db::Db;
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::{self, AuthError},
@@ -51,7 +51,7 @@ pub enum Outcome {
 }
 
 pub async fn log_in(
-    db: &DatabaseConnection,
+    db: &Db,
     hasher: &PasswordHasher,
     clock: &Clock,
     limits: &Limits,

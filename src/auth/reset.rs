@@ -2,7 +2,7 @@
 //! one hour, void once the password changes by any path. Success ends every session of the user,
 //! confirms the address the link was mailed to, and cancels a pending change of address.
 
-use sea_orm::DatabaseConnection;
+use crate::db::Db;
 
 use super::{
     accounts::FieldErrors,
@@ -51,12 +51,7 @@ pub enum Requested {
 
 /// Issues a token when `email` belongs to an active account and its hourly share of reset emails is
 /// not spent. The caller answers the same whatever the outcome.
-pub async fn request(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    limits: &Limits,
-    email: &str,
-) -> Result<Requested, ResetError> {
+pub async fn request(db: &Db, clock: &Clock, limits: &Limits, email: &str) -> Result<Requested, ResetError> {
     let Some(user) = db::users::find_by_email(db, email).await? else {
         return Ok(Requested::NoAccount);
     };
@@ -71,11 +66,7 @@ pub async fn request(
 }
 
 /// A new reset link for `user`, without the per-address budget: for an administrator's "send reset".
-pub async fn issue(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    user: db::users::User,
-) -> Result<IssuedToken, ResetError> {
+pub async fn issue(db: &Db, clock: &Clock, user: db::users::User) -> Result<IssuedToken, ResetError> {
     let now = clock.now();
     let token = tokens::random_url_safe::<32>()?;
     let token_hash = tokens::sha256_hex(&token);
@@ -85,11 +76,7 @@ pub async fn issue(
 
 /// The user a token may reset, if it is valid now. Takes the token's hash (see `hash_token`): the raw
 /// token is never kept anywhere, not even in the session between the link and the form.
-pub async fn check(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    token_hash: &str,
-) -> Result<db::users::User, ResetError> {
+pub async fn check(db: &Db, clock: &Clock, token_hash: &str) -> Result<db::users::User, ResetError> {
     let Some(row) = db::password_reset_tokens::find_by_hash(db, token_hash).await? else {
         return Err(ResetError::InvalidToken);
     };
@@ -104,7 +91,7 @@ pub async fn check(
 
 /// Sets the new password, uses up the token (and every other of the user's), ends every session.
 pub async fn complete(
-    db: &DatabaseConnection,
+    db: &Db,
     hasher: &PasswordHasher,
     clock: &Clock,
     min_password_length: usize,

@@ -3,10 +3,11 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use crate::db::Db;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 
 use super::session::{self as keys};
 use crate::{
@@ -88,13 +89,13 @@ impl StoreError {
 /// only its SHA-256, so a copy of the table cannot be replayed as cookies.
 #[derive(Clone)]
 pub struct DbSessionStore {
-    db: DatabaseConnection,
+    db: Db,
     clock: Clock,
     policy: SessionPolicy,
 }
 
 impl DbSessionStore {
-    pub fn new(db: DatabaseConnection, clock: Clock, policy: SessionPolicy) -> Self {
+    pub fn new(db: Db, clock: Clock, policy: SessionPolicy) -> Self {
         Self { db, clock, policy }
     }
 

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
+use crate::db::Db;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 
 pub use crate::config::{Limit, Limits};
 use crate::{db, tokens};
@@ -78,12 +79,7 @@ pub enum Reservation {
 /// Counts one attempt against `key` *before* the work it guards, in one statement, so parallel
 /// attempts cannot all pass a check made before any of them is counted: at most `max_failures`
 /// attempts per window are ever allowed.
-pub async fn reserve(
-    db: &DatabaseConnection,
-    key: &Key,
-    limit: &Limit,
-    now: DateTime<Utc>,
-) -> Result<Reservation, DbErr> {
+pub async fn reserve(db: &Db, key: &Key, limit: &Limit, now: DateTime<Utc>) -> Result<Reservation, DbErr> {
     let mut reservations = reserve_all(db, &[(key, limit)], now).await?;
     Ok(reservations.pop().unwrap_or(Reservation::Allowed { count: 0, lock_ended: false }))
 }
@@ -91,7 +87,7 @@ pub async fn reserve(
 /// `reserve` on several budgets at once (a login's name and client IP), counted in one statement.
 /// The reservations come back in the order of `budgets`.
 pub async fn reserve_all(
-    db: &DatabaseConnection,
+    db: &Db,
     budgets: &[(&Key, &Limit)],
     now: DateTime<Utc>,
 ) -> Result<Vec<Reservation>, DbErr> {
@@ -115,7 +111,7 @@ pub async fn reserve_all(
 
 /// What a counter that has just counted this attempt allows.
 async fn judge(
-    db: &DatabaseConnection,
+    db: &Db,
     key: &Key,
     limit: &Limit,
     counter: &db::throttle::Counter,
@@ -140,7 +136,7 @@ async fn judge(
 /// The reserved attempt failed. At the limit it locks the key: `Some(until)` when this call
 /// started the lock (for the caller to record).
 pub async fn failed(
-    db: &DatabaseConnection,
+    db: &Db,
     key: &Key,
     limit: &Limit,
     reservation: &Reservation,
@@ -159,7 +155,7 @@ pub async fn failed(
 }
 
 /// The reserved attempt was not a failure after all (a successful login does not count on the IP).
-pub async fn give_back(db: &DatabaseConnection, key: &Key, limit: &Limit) -> Result<(), DbErr> {
+pub async fn give_back(db: &Db, key: &Key, limit: &Limit) -> Result<(), DbErr> {
     if limit.is_off() {
         return Ok(());
     }
@@ -169,7 +165,7 @@ pub async fn give_back(db: &DatabaseConnection, key: &Key, limit: &Limit) -> Res
 /// Takes one use of a budget of `max_failures` per window (e.g. reset emails per hour). `Err(until)`
 /// when the budget is spent, with when it renews.
 pub async fn take(
-    db: &DatabaseConnection,
+    db: &Db,
     key: &Key,
     limit: &Limit,
     now: DateTime<Utc>,
@@ -188,7 +184,7 @@ pub async fn take(
 /// A login succeeded: its own budget forgets its count and lock history, and the attempt counted on
 /// the other one (the client IP) is given back, in one statement.
 pub async fn succeeded(
-    db: &DatabaseConnection,
+    db: &Db,
     budget: &Key,
     give_back: Option<(&Key, &Limit)>,
     now: DateTime<Utc>,
@@ -198,7 +194,7 @@ pub async fn succeeded(
 }
 
 /// Deletes counters nobody has touched for longer than any window or lock lasts.
-pub async fn purge(db: &DatabaseConnection, limits: &Limits, now: DateTime<Utc>) -> Result<u64, DbErr> {
+pub async fn purge(db: &Db, limits: &Limits, now: DateTime<Utc>) -> Result<u64, DbErr> {
     let longest =
         [limits.login, limits.login_ip, limits.reset_emails, limits.reset_ip, limits.confirm_emails]
             .iter()

@@ -3,6 +3,7 @@
 
 pub mod audit_events;
 pub mod email_confirmation_tokens;
+mod handle;
 pub mod password_reset_tokens;
 pub mod sessions;
 pub mod throttle;
@@ -11,12 +12,15 @@ pub mod users;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
+    ConnectOptions, Database, DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait as _,
 };
 
+pub use handle::Db;
+
 /// Opens the pool. SQL is logged at DEBUG, never at INFO (it would drown the access log).
-pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DbErr> {
+/// `statement_cache: false` is for a transaction-pooling proxy in front of Postgres (see `Db`).
+pub async fn connect(database_url: &str, statement_cache: bool) -> Result<Db, DbErr> {
     let mut options = ConnectOptions::new(database_url.to_owned());
     options
         .sqlx_logging(true)
@@ -34,14 +38,17 @@ pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DbErr> {
         // Twenty: with ten, a login storm's statements waiting on the hot throttle row of one client
         // IP held most of the pool, and page views queued behind them (p99 ×3.7 in bench/run.sh).
         options.max_connections(20).min_connections(1);
+        if !statement_cache {
+            options.map_sqlx_postgres_opts(|options| options.statement_cache_capacity(0));
+        }
     }
-    Database::connect(options).await
+    Ok(Db::new(Database::connect(options).await?, statement_cache))
 }
 
 /// Begins a transaction that reads, then writes. SQLite starts it with the write lock (`BEGIN
 /// IMMEDIATE`), so two of them wait for each other (sqlx's busy timeout) instead of the second failing
 /// at once with "database is locked" when its read turns into a write; Postgres ignores the mode.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+pub async fn begin_write(db: &Db) -> Result<DatabaseTransaction, DbErr> {
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()

@@ -1,9 +1,9 @@
 //! `AppState`: everything the app shares between workers, registered once as `web::Data<AppState>`.
 //! Handlers, extractors and middleware all reach shared state through it and nothing else.
 
+use crate::db::Db;
 use actix_web::{HttpRequest, cookie::Key, dev::ServiceRequest, web};
 use anyhow::Context as _;
-use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::{password::PasswordHasher, session_store::SessionPolicy},
@@ -18,7 +18,7 @@ use crate::{
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Settings,
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub templates: Templates,
     pub hasher: PasswordHasher,
     pub clock: Clock,
@@ -58,7 +58,7 @@ impl CookieKeys {
 }
 
 impl AppState {
-    pub fn new(settings: Settings, db: DatabaseConnection, clock: Clock) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, db: Db, clock: Clock) -> anyhow::Result<Self> {
         Ok(Self {
             db,
             templates: Templates::load().context("loading templates")?,

@@ -479,8 +479,8 @@ async fn accounts_made_before_confirmation_existed_count_as_confirmed() {
     use migration::{Migrator, MigratorTrait as _};
     use sea_orm::{ConnectionTrait as _, Statement};
     let database = crate::helpers::TestDb::create_shared().await;
-    let db = gatehouse::db::connect(&database.url).await.unwrap();
-    Migrator::up(&db, Some(6)).await.unwrap();
+    let db = gatehouse::db::connect(&database.url, true).await.unwrap();
+    Migrator::up(db.pool(), Some(6)).await.unwrap();
     let backend = db.get_database_backend();
     db.execute_raw(Statement::from_string(
         backend,
@@ -489,10 +489,10 @@ async fn accounts_made_before_confirmation_existed_count_as_confirmed() {
     ))
     .await
     .unwrap();
-    Migrator::up(&db, None).await.unwrap();
+    Migrator::up(db.pool(), None).await.unwrap();
     let user = gatehouse::db::users::find_by_email(&db, "old@example.com").await.unwrap().unwrap();
     assert!(user.email_confirmed_at.is_some());
-    db.close().await.unwrap();
+    db.pool().clone().close().await.unwrap();
 }
 
 #[actix_web::test]

@@ -21,14 +21,14 @@ use actix_web::{
     http::{Method, StatusCode, header::HeaderMap},
     test::{self, TestRequest},
 };
+use gatehouse::db::Db;
 use gatehouse::{
     clock::Clock,
     config::Settings,
     startup,
     web::{AppState, session::session_cookie_name},
 };
-use migration::{Migrator, MigratorTrait as _};
-use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait as _, Statement};
 
 pub const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
 pub const ORIGIN: &str = "http://localhost:8080";
@@ -45,7 +45,7 @@ type CallFuture = Pin<Box<dyn Future<Output = TestResponse>>>;
 #[derive(Clone)]
 pub struct TestApp {
     call: Rc<dyn Fn(actix_http::Request) -> CallFuture>,
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub clock: Clock,
     pub settings: Settings,
     /// SQL statements executed since the counter was last reset.
@@ -105,8 +105,7 @@ impl TestApp {
     /// A second instance of the same site: its own pool, hashing pool and workers, on the same
     /// database with the same settings (and, for tests of time, the same clock).
     pub async fn another_instance(&self) -> Self {
-        let db =
-            gatehouse::db::connect(&self.settings.database_url).await.expect("connect a second instance");
+        let db = gatehouse::startup::connect(&self.settings).await.expect("connect a second instance");
         let state = AppState::new(self.settings.clone(), db, self.clock.clone()).expect("app state");
         Self::serve(state, Arc::new(StatementLog::default()), self._database.clone()).await
     }
@@ -120,7 +119,7 @@ impl TestApp {
         let mut vars = default_vars(&self.settings.database_url);
         customise(&mut vars);
         let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings");
-        let db = gatehouse::db::connect(&settings.database_url).await.expect("connect another instance");
+        let db = gatehouse::startup::connect(&settings).await.expect("connect another instance");
         let state = AppState::new(settings, db, self.clock.clone()).expect("app state");
         Self::serve(state, Arc::new(StatementLog::default()), self._database.clone()).await
     }
@@ -210,7 +209,7 @@ async fn build_state(
     let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings");
 
     let statements = Arc::new(StatementLog::default());
-    let mut db = gatehouse::db::connect(&settings.database_url).await.expect("connect to the test database");
+    let mut db = gatehouse::startup::connect(&settings).await.expect("connect to the test database");
     let log = statements.clone();
     db.set_metric_callback(move |info| {
         let sql = info.statement.sql.trim_start().to_ascii_uppercase();
@@ -223,7 +222,7 @@ async fn build_state(
         }
         log.sql.lock().unwrap().push(info.statement.sql.clone());
     });
-    Migrator::up(&db, None).await.expect("migrate the test database");
+    startup::migrate(&db).await.expect("migrate the test database");
     let state = AppState::new(settings, db, Clock::default()).expect("app state");
     (state, statements)
 }
@@ -232,7 +231,7 @@ async fn build_state(
 /// that no client library has normalised, and `HEAD` answers with their body dropped by the server.
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
-    pub db: DatabaseConnection,
+    pub db: Db,
     handle: actix_web::dev::ServerHandle,
     _database: TestDb,
 }

@@ -67,7 +67,7 @@ async fn a_database_outage_is_a_503_page_with_a_request_id_never_a_logout() {
     let app = TestApp::spawn().await;
     let client = app.logged_in_client("alice").await;
 
-    app.db.close_by_ref().await.unwrap();
+    app.db.pool().close_by_ref().await.unwrap();
 
     let health = client.get("/healthz").await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);

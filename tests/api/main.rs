@@ -19,6 +19,7 @@ mod mail;
 mod outage;
 mod pages;
 mod password_reset;
+mod pgbouncer;
 mod races;
 mod register;
 mod remember;

@@ -146,7 +146,7 @@ async fn a_postgres_outage_is_a_503_everywhere_and_the_same_cookie_works_once_it
 async fn a_closed_pool_is_a_503_on_every_page_that_needs_the_database() {
     let app = TestApp::spawn().await;
     let alice = app.logged_in_client("alice").await;
-    app.db.clone().close().await.unwrap();
+    app.db.pool().clone().close().await.unwrap();
 
     // The session store (a cookie to load), the handler (healthz has no cookie to load).
     assert_unavailable(&alice.get("/dashboard").await, "dashboard");
@@ -158,8 +158,8 @@ async fn a_closed_pool_is_a_503_on_every_page_that_needs_the_database() {
 #[actix_web::test]
 async fn the_loader_reports_an_unreachable_database_as_unavailable_not_as_logged_out() {
     let database = TestDb::create().await;
-    let db = gatehouse::db::connect(&database.url).await.unwrap();
-    db.clone().close().await.unwrap();
+    let db = gatehouse::db::connect(&database.url, true).await.unwrap();
+    db.pool().clone().close().await.unwrap();
 
     let error = gatehouse::auth::loader::load(&db, Some("1".to_owned()), 0).await.unwrap_err();
 

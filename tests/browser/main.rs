@@ -326,7 +326,7 @@ async fn every_page_has_unique_ids_and_a_label_for_every_field() {
     let base = serve(&database).await;
     let driver = Chromedriver::start().await;
     let browser = driver.browser().await;
-    let db = gatehouse::db::connect(&database.url).await.unwrap();
+    let db = gatehouse::db::connect(&database.url, true).await.unwrap();
     let clock = Clock::default();
 
     let mut visited = Vec::new();
