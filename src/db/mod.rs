@@ -6,6 +6,7 @@ pub mod email_confirmation_tokens;
 pub mod password_reset_tokens;
 pub mod sessions;
 pub mod throttle;
+pub mod two_factor;
 pub mod users;
 
 use std::time::Duration;

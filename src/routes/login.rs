@@ -81,13 +81,17 @@ pub async fn submit(
         login::log_in(&state.db, &state.hasher, &state.clock, &state.settings.throttle, attempt).await?;
     let ip = client_ip.as_deref().unwrap_or("unknown");
     match outcome {
-        Outcome::LoggedIn { user, lock_ended } => {
+        Outcome::LoggedIn { user, second_factor, lock_ended } => {
             if lock_ended {
                 audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
             }
             if !confirmation::may_log_in(&user, state.settings.require_confirmed_email) {
                 log::info!("user {} gave the right password but has not confirmed their address", user.id);
                 return super::confirm_email::render_confirm_first(&req, &user.email);
+            }
+            if second_factor {
+                // Not logged in yet: the code comes first, on a page of its own.
+                return super::two_factor::begin_second_step(&req, &state, &user, remember, next);
             }
             complete_login(&req, &state, &audit, &user, remember, next).await
         }

@@ -8,6 +8,7 @@ use crate::{
     auth::{
         accounts::{AuthError, ChangeError, FieldErrors, RegisterError},
         admin::AdminError,
+        two_factor::TwoFactorError,
         confirmation::ConfirmError,
         password::PasswordError,
         reset::ResetError,
@@ -146,6 +147,17 @@ impl From<ChangeError> for AppError {
             ChangeError::Invalid(errors) => unhandled_validation(&errors),
             ChangeError::Database(error) => error.into(),
             ChangeError::Hashing(error) => error.into(),
+        }
+    }
+}
+
+impl From<TwoFactorError> for AppError {
+    fn from(error: TwoFactorError) -> Self {
+        match error {
+            TwoFactorError::Invalid(errors) => unhandled_validation(&errors),
+            TwoFactorError::Database(error) => error.into(),
+            TwoFactorError::Hashing(error) => error.into(),
+            other => Self::internal(anyhow::Error::new(other)),
         }
     }
 }

@@ -26,4 +26,5 @@ mod routes;
 mod secrets;
 mod sessions;
 mod throttle;
+mod two_factor;
 mod wire;
