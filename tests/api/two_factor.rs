@@ -224,6 +224,8 @@ async fn one_step_of_drift_either_way_is_accepted_and_two_are_not() {
     let app = TestApp::spawn().await;
     let (secret, _) = user_with_totp(&app, "alice").await;
     align(&app);
+    // The step before now must be later than the one enabling TOTP used up.
+    next_step(&app);
     let client = app.client();
     client.log_in("alice", PASSWORD).await;
     for offset in [-2, 2] {
