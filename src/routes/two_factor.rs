@@ -44,22 +44,6 @@ pub struct ReauthForm {
 
 // ---- The second step of a login ----
 
-/// Called by the password step for a user with TOTP on: the session keeps a pending login (no
-/// identity), and the browser is sent for the code.
-pub(super) fn begin_second_step(
-    req: &HttpRequest,
-    state: &AppState,
-    user: &User,
-    remember: bool,
-    next: Option<String>,
-) -> Result<HttpResponse, AppError> {
-    let pending =
-        PendingLogin { user_id: user.id, epoch: user.session_epoch, started_at: state.clock.now(), remember, next };
-    session_keys::record_pending_login(&req.get_session(), &pending)?;
-    log::info!("user {} gave the right password; waiting for the second factor", user.id);
-    Ok(see_other(Route::LoginTwoFactor))
-}
-
 /// The pending login of this session and its user, while it is still good: at most `PENDING_FOR`
 /// old, the user active and their credentials unchanged since the password step. Anything else is
 /// forgotten.
