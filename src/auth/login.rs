@@ -64,7 +64,8 @@ pub async fn log_in(
     // The user and their TOTP row in one statement.
     let found =
         if login_key.is_empty() { None } else { db::two_factor::find_user_by_login(db, &login_key).await? };
-    let second_factor = found.as_ref().is_some_and(|(_, totp)| totp.as_ref().is_some_and(|t| t.enabled_at.is_some()));
+    let second_factor =
+        found.as_ref().is_some_and(|(_, totp)| totp.as_ref().is_some_and(|t| t.enabled_at.is_some()));
     let user = found.map(|(user, _)| user);
     let user_id = user.as_ref().map(|u| u.id);
 

@@ -40,7 +40,8 @@ const SECRET_BYTES: usize = 20;
 const RECOVERY_CODE_BYTES: usize = 10;
 const SEALED_PREFIX: &str = "v1.";
 
-pub const WRONG_CODE: &str = "That code is not right. Type the current 6-digit code from your app, or a recovery code.";
+pub const WRONG_CODE: &str =
+    "That code is not right. Type the current 6-digit code from your app, or a recovery code.";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TwoFactorError {
@@ -119,7 +120,8 @@ impl SecretKeys {
         let (nonce, ciphertext) = bytes.split_at(12);
         let aad = user_id.to_be_bytes();
         let open = |key: &[u8; 32]| {
-            Aes256Gcm::new(key.into()).decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            Aes256Gcm::new(key.into())
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
         };
         if let Ok(secret) = open(&self.current) {
             return Ok((secret, false));
@@ -430,7 +432,8 @@ fn new_recovery_codes() -> Result<(Vec<String>, Vec<String>), TwoFactorError> {
     for _ in 0..RECOVERY_CODES {
         let bytes = tokens::random_bytes::<RECOVERY_CODE_BYTES>()?;
         let raw = totp_rs::Secret::from(bytes.to_vec()).to_base32().trim_end_matches('=').to_lowercase();
-        let shown = raw.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>();
+        let shown =
+            raw.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>();
         hashes.push(tokens::sha256_hex(&raw));
         codes.push(shown.join("-"));
     }
@@ -463,7 +466,7 @@ mod tests {
             &SessionSecret::new(vec![2; 64]).unwrap(),
             Some(&SessionSecret::new(vec![1; 64]).unwrap()),
         );
-        assert_eq!(rotated.open(7, &sealed).unwrap().1, true, "opened with the previous key");
+        assert!(rotated.open(7, &sealed).unwrap().1, "opened with the previous key");
     }
 
     #[test]

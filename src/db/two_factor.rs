@@ -3,10 +3,8 @@
 use chrono::{DateTime, Utc};
 use entity::{recovery_codes, two_factor, users};
 use sea_orm::{
-    ActiveModelTrait as _,
-    ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait as _, QueryFilter,
-    sea_query::Expr,
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    PaginatorTrait as _, QueryFilter, sea_query::Expr,
 };
 
 pub use entity::two_factor::Model as TwoFactor;

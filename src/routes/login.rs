@@ -156,8 +156,13 @@ fn begin_second_step(
     remember: bool,
     next: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let pending =
-        PendingLogin { user_id: user.id, epoch: user.session_epoch, started_at: state.clock.now(), remember, next };
+    let pending = PendingLogin {
+        user_id: user.id,
+        epoch: user.session_epoch,
+        started_at: state.clock.now(),
+        remember,
+        next,
+    };
     session_keys::record_pending_login(&req.get_session(), &pending)?;
     log::info!("user {} gave the right password; waiting for the second factor", user.id);
     Ok(see_other(Route::LoginTwoFactor))

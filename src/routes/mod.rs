@@ -70,9 +70,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource_in(Account, AccountTwoFactorTotp).post(two_factor::start))
                 .service(resource_in(Account, AccountTwoFactorTotpConfirm).post(two_factor::confirm))
                 .service(resource_in(Account, AccountTwoFactorTotpDisable).post(two_factor::disable))
-                .service(
-                    resource_in(Account, AccountTwoFactorRecoveryCodes).post(two_factor::regenerate),
-                ),
+                .service(resource_in(Account, AccountTwoFactorRecoveryCodes).post(two_factor::regenerate)),
         )
         // Administrators only: the login guard runs first (outermost), then the role check.
         .service(

@@ -143,7 +143,11 @@ pub async fn login_submit(
     }
 }
 
-fn render_login(req: &HttpRequest, status: StatusCode, errors: &FieldErrors) -> Result<HttpResponse, AppError> {
+fn render_login(
+    req: &HttpRequest,
+    status: StatusCode,
+    errors: &FieldErrors,
+) -> Result<HttpResponse, AppError> {
     csrf::form_token(req)?;
     let mut context = tera::Context::new();
     context.insert("errors", errors);
@@ -200,7 +204,8 @@ pub async fn confirm(
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let keys = &state.two_factor_keys;
-    match two_factor::confirm_enrolment(&state.db, &state.clock, keys, user.id, &user.username, &form.code).await
+    match two_factor::confirm_enrolment(&state.db, &state.clock, keys, user.id, &user.username, &form.code)
+        .await
     {
         Ok(codes) => {
             audit.record(Event::TwoFactorEnabled, Some(user.id), None).await;
@@ -286,7 +291,9 @@ pub async fn regenerate(
 
 async fn record_recovery_use(audit: &Audit, user_id: i64, code: CodeCheck) {
     if let CodeCheck::Recovery { left } = code {
-        audit.record(Event::RecoveryCodeUsed, Some(user_id), Some(format!("{left} recovery code(s) left"))).await;
+        audit
+            .record(Event::RecoveryCodeUsed, Some(user_id), Some(format!("{left} recovery code(s) left")))
+            .await;
     }
 }
 
@@ -380,7 +387,8 @@ fn render_codes(req: &HttpRequest, codes: &[String]) -> Result<HttpResponse, App
 /// `data:` images and no inline style or script). Only base64 characters follow the fixed prefix, so
 /// the template may print it unescaped.
 fn qr_data_uri(uri: &str) -> Result<String, AppError> {
-    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| AppError::internal(anyhow::anyhow!("QR code: {e}")))?;
+    let code = qrcode::QrCode::new(uri.as_bytes())
+        .map_err(|e| AppError::internal(anyhow::anyhow!("QR code: {e}")))?;
     let svg = code
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(200, 200)

@@ -8,11 +8,11 @@ use crate::{
     auth::{
         accounts::{AuthError, ChangeError, FieldErrors, RegisterError},
         admin::AdminError,
-        two_factor::TwoFactorError,
         confirmation::ConfirmError,
         password::PasswordError,
         reset::ResetError,
         session::SessionError,
+        two_factor::TwoFactorError,
     },
     tokens::RandomError,
 };

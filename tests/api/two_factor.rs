@@ -125,7 +125,11 @@ async fn turning_totp_on_needs_the_password_then_a_valid_code_and_shows_ten_reco
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(!totp_on(&app, "alice").await, "a wrong code leaves TOTP off");
-    assert_eq!(attribute_values(&refused.body, "data-totp-secret"), vec![secret.clone()], "the same secret again");
+    assert_eq!(
+        attribute_values(&refused.body, "data-totp-secret"),
+        vec![secret.clone()],
+        "the same secret again"
+    );
 
     let done = client
         .post_form(
@@ -307,13 +311,16 @@ async fn turning_totp_off_needs_the_password_and_a_code_and_notices_are_emailed(
 
     let page = "/account/two-factor";
     let action = "/account/two-factor/totp/disable";
-    let wrong_password = post(&client, page, action, &[("current_password", "nope"), ("code", &code(&app, &secret, 0))]).await;
+    let wrong_password =
+        post(&client, page, action, &[("current_password", "nope"), ("code", &code(&app, &secret, 0))]).await;
     assert_eq!(wrong_password.status, StatusCode::UNPROCESSABLE_ENTITY);
     let wrong_code = post(&client, page, action, &[("current_password", PASSWORD), ("code", "000000")]).await;
     assert_eq!(wrong_code.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(totp_on(&app, "alice").await);
 
-    let done = post(&client, page, action, &[("current_password", PASSWORD), ("code", &code(&app, &secret, 0))]).await;
+    let done =
+        post(&client, page, action, &[("current_password", PASSWORD), ("code", &code(&app, &secret, 0))])
+            .await;
     assert_redirects_to(&done, "/account/two-factor");
     assert!(!totp_on(&app, "alice").await);
     assert_eq!(app.count_rows("recovery_codes").await, 0);
@@ -333,7 +340,9 @@ async fn new_recovery_codes_replace_the_old_ones() {
     let refused = post(&client, page, action, &[("current_password", PASSWORD), ("code", "111111")]).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let res = post(&client, page, action, &[("current_password", PASSWORD), ("code", &code(&app, &secret, 0))]).await;
+    let res =
+        post(&client, page, action, &[("current_password", PASSWORD), ("code", &code(&app, &secret, 0))])
+            .await;
     assert_eq!(res.status, StatusCode::OK);
     let new = attribute_values(&res.body, "data-recovery-code");
     assert_eq!(new.len(), 10);
@@ -356,7 +365,10 @@ async fn reset_password(app: &TestApp, email: &str, password: &str) -> TestRespo
         _ => panic!("no token issued for {email}"),
     };
     let client = app.client();
-    assert_redirects_to(&client.get(&format!("/password-reset/{token}")).await, "/password-reset/set-password");
+    assert_redirects_to(
+        &client.get(&format!("/password-reset/{token}")).await,
+        "/password-reset/set-password",
+    );
     client
         .submit(
             "/password-reset/set-password",
