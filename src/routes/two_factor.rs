@@ -127,11 +127,12 @@ pub async fn login_submit(
         }
         SecondStep::Refused { lock_started } => {
             log::warn!("wrong second-factor code for user {} from {ip}", user.id);
-            audit.record_in_background(Event::TwoFactorFailed, Some(user.id), None);
+            // Awaited, not in the background: the user is known here, so timing tells nothing.
+            audit.record(Event::TwoFactorFailed, Some(user.id), None).await;
             if let Some(until) = lock_started {
                 log::warn!("too many wrong codes: user {}'s codes locked until {until}", user.id);
                 let detail = Some(format!("two-factor codes, until {}", until.format("%H:%M UTC")));
-                audit.record_in_background(Event::LoginLocked, Some(user.id), detail);
+                audit.record(Event::LoginLocked, Some(user.id), detail).await;
             }
             let errors = FieldErrors::from([("code", two_factor::WRONG_CODE.to_owned())]);
             render_login(&req, StatusCode::UNPROCESSABLE_ENTITY, &errors)
