@@ -256,7 +256,15 @@ pub async fn check_code(
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         let row = db::two_factor::find(db, user_id).await?.filter(|row| row.enabled_at.is_some());
         let row = row.ok_or(TwoFactorError::NotEnabled)?;
-        let (secret, with_previous) = keys.open(user_id, &row.totp_secret)?;
+        let (secret, with_previous) = match keys.open(user_id, &row.totp_secret) {
+            Ok(opened) => opened,
+            // SESSION_SECRET changed without SESSION_SECRET_PREVIOUS: no code can match, but the
+            // recovery codes still work, and an administrator can clear the second factor.
+            Err(error) => {
+                log::error!("{error}: refusing the TOTP code; a recovery code still works");
+                return Ok(CodeCheck::Wrong);
+            }
+        };
         if with_previous {
             db::two_factor::reseal(db, user_id, keys.seal(user_id, &secret)?, now).await?;
         }

@@ -8,7 +8,7 @@ use gatehouse::auth::admin::{self, Actor};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use totp_rs::{Builder, Secret, Totp};
 
-use crate::helpers::{PASSWORD, SmtpCatcher, TestApp, TestClient, TestResponse, assert_redirects_to};
+use crate::helpers::{PASSWORD, SmtpCatcher, TestApp, TestClient, TestDb, TestResponse, assert_redirects_to};
 
 const STEP: i64 = 30;
 
@@ -490,4 +490,67 @@ async fn the_cli_clears_a_second_factor() {
     assert!(was_on);
     assert!(!totp_on(&app, "alice").await);
     assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
+}
+
+#[actix_web::test]
+async fn require_confirmed_email_still_comes_first_with_totp() {
+    let app = TestApp::spawn_on(TestDb::create_shared().await, |_| {}).await;
+    let (secret, _) = user_with_totp(&app, "alice").await;
+    let strict = app
+        .another_instance_with(|vars| {
+            vars.insert("REQUIRE_CONFIRMED_EMAIL", "true".to_owned());
+        })
+        .await;
+    let client = strict.client();
+    let res = client.log_in("alice", PASSWORD).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert!(res.body.contains("Confirm your email address first"));
+    assert_redirects_to(&client.get("/login/two-factor").await, "/login");
+
+    gatehouse::db::users::confirm_email(&app.db, app.user_id("alice").await, app.clock.now()).await.unwrap();
+    assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/login/two-factor");
+    assert_redirects_to(&send_code(&client, &code(&app, &secret, 0)).await, "/dashboard");
+}
+
+const NEW_SECRET: &str = "new-secret-fedcba9876543210fedcba9876543210fedcba9876543210fedcba98765432";
+
+#[actix_web::test]
+async fn a_rotated_session_secret_still_opens_totp_secrets_and_reseals_them() {
+    let app = TestApp::spawn_on(TestDb::create_shared().await, |_| {}).await;
+    let (secret, codes) = user_with_totp(&app, "alice").await;
+    let sealed_before = entity::two_factor::Entity::find().one(&app.db).await.unwrap().unwrap().totp_secret;
+
+    let rotating = app
+        .another_instance_with(|vars| {
+            vars.insert("SESSION_SECRET", NEW_SECRET.to_owned());
+            vars.insert("SESSION_SECRET_PREVIOUS", crate::helpers::SECRET.to_owned());
+        })
+        .await;
+    let client = rotating.client();
+    client.log_in("alice", PASSWORD).await;
+    assert_redirects_to(&send_code(&client, &code(&app, &secret, 0)).await, "/dashboard");
+    let sealed_after = entity::two_factor::Entity::find().one(&app.db).await.unwrap().unwrap().totp_secret;
+    assert_ne!(sealed_after, sealed_before, "sealed again under the new secret");
+
+    next_step(&app);
+    let new_only = app
+        .another_instance_with(|vars| {
+            vars.insert("SESSION_SECRET", NEW_SECRET.to_owned());
+        })
+        .await;
+    let client = new_only.client();
+    client.log_in("alice", PASSWORD).await;
+    assert_redirects_to(&send_code(&client, &code(&app, &secret, 0)).await, "/dashboard");
+
+    // A secret no key opens: codes are refused (never a 500), a recovery code still works.
+    next_step(&app);
+    let lost = app
+        .another_instance_with(|vars| {
+            vars.insert("SESSION_SECRET", format!("x{NEW_SECRET}"));
+        })
+        .await;
+    let client = lost.client();
+    client.log_in("alice", PASSWORD).await;
+    assert_eq!(send_code(&client, &code(&app, &secret, 0)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_redirects_to(&send_code(&client, &codes[0]).await, "/dashboard");
 }
