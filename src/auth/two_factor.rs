@@ -351,6 +351,8 @@ pub async fn second_step(
         passed => {
             let ip_budget = ip_key.as_ref().map(|key| (key, &limits.login_ip));
             throttle::succeeded(db, &budget, ip_budget, now).await?;
+            // The login is complete only now (the password step did not record it).
+            db::users::record_login(db, user_id, now).await?;
             Ok(SecondStep::Passed { code: passed, lock_ended })
         }
     }

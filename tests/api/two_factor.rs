@@ -273,6 +273,8 @@ async fn the_half_step_ends_after_five_minutes() {
     assert_redirects_to(&client.get("/login/two-factor").await, "/login");
     assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
     assert!(events(&app, "alice", "login").await.is_empty(), "never logged in");
+    let user = gatehouse::db::users::find_by_id(&app.db, app.user_id("alice").await).await.unwrap().unwrap();
+    assert_eq!(user.last_login_at, None, "the password alone is not a login");
 }
 
 #[actix_web::test]
