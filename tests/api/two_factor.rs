@@ -485,13 +485,19 @@ async fn next_and_remember_me_survive_the_second_step() {
 }
 
 #[actix_web::test]
-async fn the_cli_clears_a_second_factor() {
-    let app = TestApp::spawn().await;
+async fn the_operator_clears_a_second_factor_from_the_shell() {
+    let app = TestApp::spawn_on(TestDb::create_shared().await, |_| {}).await;
     user_with_totp(&app, "alice").await;
-    let (_, was_on) = admin::clear_two_factor(&app.db, app.user_id("alice").await).await.unwrap();
-    assert!(was_on);
+    let database = app.settings.database_url.clone();
+    let (ok, out, err) = crate::cli::run_on(&database, &["users", "clear-two-factor", "alice"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("removed the second factor of alice"), "{out}");
     assert!(!totp_on(&app, "alice").await);
+    let cleared = events(&app, "alice", "admin_cleared_two_factor").await;
+    assert_eq!(cleared[0].detail.as_deref(), Some("by an operator (command line)"));
     assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
+    let (ok, out, _) = crate::cli::run_on(&database, &["users", "clear-two-factor", "alice"]);
+    assert!(ok && out.contains("had no second factor"), "{out}");
 }
 
 #[actix_web::test]
