@@ -178,14 +178,27 @@ pub async fn start_enrolment(
     let secret = tokens::random_bytes::<SECRET_BYTES>()?.to_vec();
     let sealed = keys.seal(user.id, &secret)?;
     let totp = totp(secret, &user.username)?;
-    let txn = db::begin_write(db).await?;
-    if !db::two_factor::start_enrolment(&txn, user.id, sealed, clock.now()).await? {
+    // Twice at most: a second request starting enrolment at the same moment may insert its row
+    // between this one's delete and insert (a unique violation); the retry replaces that row.
+    let mut tries = 0;
+    let started = loop {
+        tries += 1;
+        let txn = db::begin_write(db).await?;
+        match db::two_factor::start_enrolment(&txn, user.id, sealed.clone(), clock.now()).await {
+            Ok(started) => {
+                txn.commit().await?;
+                break started;
+            }
+            Err(error) if tries < 2 && db::is_unique_violation(&error) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    };
+    if !started {
         return Err(TwoFactorError::Invalid(FieldErrors::from([(
             "form",
             "Two-factor authentication is already on.".to_owned(),
         )])));
     }
-    txn.commit().await?;
     Enrolment::of(&totp)
 }
 

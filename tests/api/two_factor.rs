@@ -562,3 +562,30 @@ async fn a_rotated_session_secret_still_opens_totp_secrets_and_reseals_them() {
     assert_eq!(send_code(&client, &code(&app, &secret, 0)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_redirects_to(&send_code(&client, &codes[0]).await, "/dashboard");
 }
+
+#[actix_web::test]
+async fn enrolment_started_twice_at_once_never_fails() {
+    let app = TestApp::spawn().await;
+    let client = app.logged_in_client("alice").await;
+    for round in 0..10 {
+        let (a, b) = tokio::join!(start(&client, PASSWORD), start(&client, PASSWORD));
+        assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK), "round {round}");
+    }
+    assert_eq!(app.count_rows("two_factor").await, 1);
+}
+
+#[actix_web::test]
+async fn one_code_sent_twice_at_once_logs_in_once() {
+    let app = TestApp::spawn().await;
+    let (secret, _) = user_with_totp(&app, "alice").await;
+    for round in 0..5 {
+        next_step(&app);
+        let (a, b) = (app.client(), app.client());
+        a.log_in("alice", PASSWORD).await;
+        b.log_in("alice", PASSWORD).await;
+        let code = code(&app, &secret, 0);
+        let (ra, rb) = tokio::join!(send_code(&a, &code), send_code(&b, &code));
+        let passed = [&ra, &rb].iter().filter(|r| r.status == StatusCode::SEE_OTHER).count();
+        assert_eq!(passed, 1, "round {round}: {} and {}", ra.status, rb.status);
+    }
+}
