@@ -30,6 +30,12 @@ pub enum Event {
     AdminRoleChanged,
     AdminEndedSessions,
     AdminSentReset,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    AdminClearedTwoFactor,
+    RecoveryCodesRegenerated,
+    RecoveryCodeUsed,
+    TwoFactorFailed,
 }
 
 impl Event {
@@ -57,6 +63,12 @@ impl Event {
             Self::AdminRoleChanged => "admin_role_changed",
             Self::AdminEndedSessions => "admin_ended_sessions",
             Self::AdminSentReset => "admin_sent_reset",
+            Self::TwoFactorEnabled => "two_factor_enabled",
+            Self::TwoFactorDisabled => "two_factor_disabled",
+            Self::AdminClearedTwoFactor => "admin_cleared_two_factor",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::TwoFactorFailed => "two_factor_failed",
         }
     }
 
@@ -85,6 +97,12 @@ impl Event {
             "admin_role_changed" => "An administrator changed the account's role",
             "admin_ended_sessions" => "An administrator ended your sessions",
             "admin_sent_reset" => "An administrator sent you a password reset link",
+            "two_factor_enabled" => "Two-factor authentication turned on",
+            "two_factor_disabled" => "Two-factor authentication turned off",
+            "admin_cleared_two_factor" => "An administrator removed two-factor authentication",
+            "recovery_codes_regenerated" => "New recovery codes made (the earlier ones stopped working)",
+            "recovery_code_used" => "A recovery code was used to log in",
+            "two_factor_failed" => "Wrong two-factor code at login",
             _ => "Security event",
         }
     }

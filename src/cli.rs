@@ -93,6 +93,11 @@ pub enum UsersCommand {
         /// Username or email.
         name: String,
     },
+    /// Remove a user's second factor (TOTP and recovery codes): they log in with the password alone.
+    ClearTwoFactor {
+        /// Username or email.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +201,17 @@ async fn users(command: UsersCommand, settings: &Settings) -> anyhow::Result<()>
             let (_, ended) = admin::end_sessions(&db, &clock, user.id).await.map_err(cli_error(&name))?;
             record(Event::AdminEndedSessions, user.id).await;
             println!("ended {ended} session(s) of {} ({})", user.username, user.email);
+            Ok(())
+        }
+        UsersCommand::ClearTwoFactor { name } => {
+            let user = admin::find_by_name(&db, &name).await.map_err(cli_error(&name))?;
+            let (_, was_on) = admin::clear_two_factor(&db, user.id).await.map_err(cli_error(&name))?;
+            if was_on {
+                record(Event::AdminClearedTwoFactor, user.id).await;
+                println!("removed the second factor of {} ({})", user.username, user.email);
+            } else {
+                println!("{} ({}) had no second factor: nothing changed", user.username, user.email);
+            }
             Ok(())
         }
     }

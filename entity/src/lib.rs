@@ -3,6 +3,8 @@
 pub mod audit_events;
 pub mod email_confirmation_tokens;
 pub mod password_reset_tokens;
+pub mod recovery_codes;
 pub mod sessions;
 pub mod throttle_counters;
+pub mod two_factor;
 pub mod users;

@@ -172,13 +172,15 @@ pub(crate) fn taken_email() -> String {
 
 /// Checks a password against the account found for a login name (`None`: no such account). Every
 /// failure costs one argon2 verification, so an unknown name cannot be told from a wrong password by
-/// timing. `auth::login` adds throttling around it.
+/// timing. `auth::login` adds throttling around it. `completes_login` is false when a second factor
+/// is still to come: the last-login time is then recorded when it passes.
 pub async fn verify_login(
     db: &Db,
     hasher: &PasswordHasher,
     clock: &Clock,
     user: Option<db::users::User>,
     password: Password,
+    completes_login: bool,
 ) -> Result<db::users::User, AuthError> {
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let verification = hasher.verify(password.clone(), stored_hash).await?;
@@ -195,7 +197,9 @@ pub async fn verify_login(
         db::users::set_password_hash(db, user.id, fresh, clock.now()).await?;
         log::info!("rehashed the password of user {} with current parameters", user.id);
     }
-    db::users::record_login(db, user.id, clock.now()).await?;
+    if completes_login {
+        db::users::record_login(db, user.id, clock.now()).await?;
+    }
     Ok(user)
 }
 

@@ -141,6 +141,14 @@ pub async fn end_sessions(
     Ok((user, ended))
 }
 
+/// Removes the user's second factor (TOTP and its recovery codes): they log in with the password
+/// alone until they turn it on again. True when TOTP was on.
+pub async fn clear_two_factor(db: &Db, user_id: i64) -> Result<(db::users::User, bool), AdminError> {
+    let user = target(db, user_id).await?;
+    let was_on = db::two_factor::delete_for_user(db, user.id).await?;
+    Ok((user, was_on))
+}
+
 /// A user by login name (username or email, any case), for the command line.
 pub async fn find_by_name(db: &Db, name: &str) -> Result<db::users::User, AdminError> {
     let key = name.trim().to_lowercase();
@@ -184,11 +192,14 @@ pub struct UserDetail {
     pub user: db::users::User,
     pub sessions: Vec<db::sessions::SessionRow>,
     pub events: Vec<db::audit_events::AuditEvent>,
+    /// TOTP is on.
+    pub two_factor: bool,
 }
 
 pub async fn user_detail(db: &Db, user_id: i64) -> Result<UserDetail, AdminError> {
     let user = target(db, user_id).await?;
     let sessions = db::sessions::list_for_user(db, user.id).await?;
     let events = db::audit_events::recent_for_user(db, user.id, 30).await?;
-    Ok(UserDetail { user, sessions, events })
+    let two_factor = db::two_factor::is_enabled(db, user.id).await?;
+    Ok(UserDetail { user, sessions, events, two_factor })
 }

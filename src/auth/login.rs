@@ -36,6 +36,8 @@ pub struct Attempt<'a> {
 pub enum Outcome {
     LoggedIn {
         user: db::users::User,
+        /// TOTP is on: the password was only the first step.
+        second_factor: bool,
         /// A lock on this budget had run out (and is now recorded as over).
         lock_ended: bool,
     },
@@ -59,7 +61,12 @@ pub async fn log_in(
 ) -> Result<Outcome, AuthError> {
     let now = clock.now();
     let login_key = attempt.login.trim().to_lowercase();
-    let user = if login_key.is_empty() { None } else { db::users::find_by_login(db, &login_key).await? };
+    // The user and their TOTP row in one statement.
+    let found =
+        if login_key.is_empty() { None } else { db::two_factor::find_user_by_login(db, &login_key).await? };
+    let second_factor =
+        found.as_ref().is_some_and(|(_, totp)| totp.as_ref().is_some_and(|t| t.enabled_at.is_some()));
+    let user = found.map(|(user, _)| user);
     let user_id = user.as_ref().map(|u| u.id);
 
     // Every attempt is counted before the password is checked (the name or device and the IP in one
@@ -92,12 +99,12 @@ pub async fn log_in(
         Reservation::Allowed { lock_ended, .. } => lock_ended,
     };
 
-    match accounts::verify_login(db, hasher, clock, user, attempt.password).await {
+    match accounts::verify_login(db, hasher, clock, user, attempt.password, !second_factor).await {
         Ok(user) => {
             // Successes never count: the budget is whole again, and the IP gets its attempt back.
             let ip_budget = ip_key.as_ref().map(|key| (key, &limits.login_ip));
             throttle::succeeded(db, &budget, ip_budget, now).await?;
-            Ok(Outcome::LoggedIn { user, lock_ended })
+            Ok(Outcome::LoggedIn { user, second_factor, lock_ended })
         }
         Err(AuthError::InvalidCredentials { user_id }) => {
             let lock_started = throttle::failed(db, &budget, &limits.login, &reservation, now).await?;

@@ -16,5 +16,6 @@ pub mod safe_next;
 pub mod session;
 pub mod session_store;
 pub mod throttle;
+pub mod two_factor;
 
 pub use loader::CurrentUser;

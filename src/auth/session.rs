@@ -81,3 +81,30 @@ pub fn record_device(
     }
     Ok(session.insert(REMEMBER, remember)?)
 }
+
+/// A login waiting for its second factor: the password was right, but the session is not logged in
+/// (no `USER_ID`, so the store records no user for it and every page treats it as anonymous).
+pub const PENDING_LOGIN: &str = "gh.pending";
+
+/// What the password step leaves for the second: whose login it is, that user's session epoch then (a
+/// password change or reset in between voids it), when it began, and what the login form asked for.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingLogin {
+    pub user_id: i64,
+    pub epoch: i64,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub remember: bool,
+    pub next: Option<String>,
+}
+
+pub fn record_pending_login(session: &Session, pending: &PendingLogin) -> Result<(), SessionError> {
+    Ok(session.insert(PENDING_LOGIN, pending)?)
+}
+
+pub fn pending_login(session: &Session) -> Option<PendingLogin> {
+    session.get::<PendingLogin>(PENDING_LOGIN).ok().flatten()
+}
+
+pub fn forget_pending_login(session: &Session) {
+    session.remove(PENDING_LOGIN);
+}

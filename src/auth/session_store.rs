@@ -166,8 +166,15 @@ impl DbSessionStore {
         }
         // The row was deleted while this request ran (logout or revocation elsewhere). Writing the
         // identity back would resurrect a revoked login, so only the anonymous part survives.
-        let login_keys =
-            [keys::USER_ID, keys::REMEMBER, keys::CSRF_TOKEN, keys::CLIENT_IP, keys::USER_AGENT, keys::EPOCH];
+        let login_keys = [
+            keys::USER_ID,
+            keys::REMEMBER,
+            keys::CSRF_TOKEN,
+            keys::CLIENT_IP,
+            keys::USER_AGENT,
+            keys::EPOCH,
+            keys::PENDING_LOGIN,
+        ];
         let anonymous: HashMap<String, String> =
             state.into_iter().filter(|(k, _)| !login_keys.contains(&k.as_str())).collect();
         self.insert_new(&anonymous).await

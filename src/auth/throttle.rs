@@ -29,6 +29,11 @@ impl Key {
         Self(format!("login-device:{device_id}"))
     }
 
+    /// Second-factor codes typed for one account (after its password was right).
+    pub fn two_factor_user(user_id: i64) -> Self {
+        Self(format!("two-factor:{user_id}"))
+    }
+
     pub fn login_ip(ip: &str) -> Self {
         Self(format!("login-ip:{ip}"))
     }

@@ -7,6 +7,7 @@ mod handle;
 pub mod password_reset_tokens;
 pub mod sessions;
 pub mod throttle;
+pub mod two_factor;
 pub mod users;
 
 use std::time::Duration;

@@ -263,6 +263,7 @@ async fn render(
         .map(|event| EventView::new(event, now))
         .collect();
     let email_status = confirmation::status(&state.db, &state.clock, user.id).await?;
+    let two_factor_enabled = db::two_factor::is_enabled(&state.db, user.id).await?;
     csrf::form_token(req)?;
     // After a failure, focus (and so scroll to) the first field with a message in the form that
     // failed, wherever it is on this long page; on a plain visit, nothing is focused.
@@ -288,6 +289,7 @@ async fn render(
     context.insert("email_errors", &email_errors);
     context.insert("email_confirmed", &email_status.as_ref().is_some_and(|s| s.confirmed));
     context.insert("pending_email", &email_status.and_then(|s| s.pending));
+    context.insert("two_factor_enabled", &two_factor_enabled);
     context.insert("password_errors", &failed.password.unwrap_or_default());
     context.insert("delete_errors", &failed.delete.unwrap_or_default());
     context.insert("sessions", &sessions);

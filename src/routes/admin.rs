@@ -101,6 +101,7 @@ async fn render_user(
     context.insert("sessions", &sessions);
     context.insert("events", &events);
     context.insert("refusal", &refusal);
+    context.insert("two_factor", &detail.two_factor);
     views::render(req, status, "admin_user.html", context)
 }
 
@@ -150,6 +151,7 @@ pub const ACTIVATE: u8 = 1;
 pub const SET_ROLE: u8 = 2;
 pub const END_SESSIONS: u8 = 3;
 pub const SEND_RESET: u8 = 4;
+pub const CLEAR_TWO_FACTOR: u8 = 5;
 
 /// `POST /admin/users/{id}/<act>`: does the act, records it naming the administrator, confirms it.
 pub async fn act<const ACT: u8>(
@@ -190,6 +192,25 @@ pub async fn act<const ACT: u8>(
                 format!("Ended {ended} session(s) of {}.", target.username),
             )
         }),
+        CLEAR_TWO_FACTOR => match admin::clear_two_factor(db, id).await {
+            Ok((target, was_on)) => {
+                if was_on {
+                    super::two_factor::notify(
+                        &state,
+                        &target.username,
+                        &target.email,
+                        super::two_factor::Notice::ClearedByAdmin,
+                    );
+                }
+                let message = if was_on {
+                    format!("{} can log in with the password alone now.", target.username)
+                } else {
+                    format!("{} had no second factor: nothing to remove.", target.username)
+                };
+                Ok(done(&target, Event::AdminClearedTwoFactor, message))
+            }
+            Err(error) => Err(error),
+        },
         // SEND_RESET, the only other act a route passes.
         _ => match admin::user_detail(db, id).await {
             Ok(detail) => {

@@ -1,3 +1,4 @@
+use actix_session::SessionExt as _;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
@@ -9,6 +10,7 @@ use crate::{
         login::{self, Attempt, Outcome},
         password::Password,
         safe_next::safe_next,
+        session::{self as session_keys, PendingLogin},
     },
     db::users::User,
     web::{
@@ -81,13 +83,17 @@ pub async fn submit(
         login::log_in(&state.db, &state.hasher, &state.clock, &state.settings.throttle, attempt).await?;
     let ip = client_ip.as_deref().unwrap_or("unknown");
     match outcome {
-        Outcome::LoggedIn { user, lock_ended } => {
+        Outcome::LoggedIn { user, second_factor, lock_ended } => {
             if lock_ended {
                 audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
             }
             if !confirmation::may_log_in(&user, state.settings.require_confirmed_email) {
                 log::info!("user {} gave the right password but has not confirmed their address", user.id);
                 return super::confirm_email::render_confirm_first(&req, &user.email);
+            }
+            if second_factor {
+                // Not logged in yet: the code comes first, on a page of its own.
+                return begin_second_step(&req, &state, &user, remember, next);
             }
             complete_login(&req, &state, &audit, &user, remember, next).await
         }
@@ -139,6 +145,27 @@ pub(super) async fn complete_login(
     };
     device::remember(&mut res, state, user)?;
     Ok(res)
+}
+
+/// Called by the password step for a user with TOTP on: the session keeps a pending login (no
+/// identity), and the browser is sent for the code.
+fn begin_second_step(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &User,
+    remember: bool,
+    next: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let pending = PendingLogin {
+        user_id: user.id,
+        epoch: user.session_epoch,
+        started_at: state.clock.now(),
+        remember,
+        next,
+    };
+    session_keys::record_pending_login(&req.get_session(), &pending)?;
+    log::info!("user {} gave the right password; waiting for the second factor", user.id);
+    Ok(see_other(Route::LoginTwoFactor))
 }
 
 fn render(

@@ -13,6 +13,7 @@ mod login;
 mod logout;
 mod password_reset;
 mod register;
+mod two_factor;
 
 use actix_web::{Resource, middleware::from_fn, web};
 
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(Home).get(home::index))
         .service(resource(Register).get(register::form).post(register::submit))
         .service(resource(Login).get(login::form).post(login::submit))
+        .service(resource(LoginTwoFactor).get(two_factor::login_form).post(two_factor::login_submit))
         .service(resource(Logout).post(logout::submit).get(logout::page))
         .service(resource(PasswordReset).get(password_reset::request_form).post(password_reset::request))
         .service(
@@ -63,7 +65,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource_in(Account, AccountSessionsRevokeOthers).post(account_sessions::revoke_others),
                 )
-                .service(resource_in(Account, AccountSessionRevoke).post(account_sessions::revoke)),
+                .service(resource_in(Account, AccountSessionRevoke).post(account_sessions::revoke))
+                .service(resource_in(Account, AccountTwoFactor).get(two_factor::show))
+                .service(resource_in(Account, AccountTwoFactorTotp).post(two_factor::start))
+                .service(resource_in(Account, AccountTwoFactorTotpConfirm).post(two_factor::confirm))
+                .service(resource_in(Account, AccountTwoFactorTotpDisable).post(two_factor::disable))
+                .service(resource_in(Account, AccountTwoFactorRecoveryCodes).post(two_factor::regenerate)),
         )
         // Administrators only: the login guard runs first (outermost), then the role check.
         .service(
@@ -82,6 +89,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource_in(AdminUsers, AdminUserSendReset).post(admin::act::<{ admin::SEND_RESET }>),
+                )
+                .service(
+                    resource_in(AdminUsers, AdminUserClearTwoFactor)
+                        .post(admin::act::<{ admin::CLEAR_TWO_FACTOR }>),
                 ),
         );
 }

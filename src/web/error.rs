@@ -12,6 +12,7 @@ use crate::{
         password::PasswordError,
         reset::ResetError,
         session::SessionError,
+        two_factor::TwoFactorError,
     },
     tokens::RandomError,
 };
@@ -146,6 +147,17 @@ impl From<ChangeError> for AppError {
             ChangeError::Invalid(errors) => unhandled_validation(&errors),
             ChangeError::Database(error) => error.into(),
             ChangeError::Hashing(error) => error.into(),
+        }
+    }
+}
+
+impl From<TwoFactorError> for AppError {
+    fn from(error: TwoFactorError) -> Self {
+        match error {
+            TwoFactorError::Invalid(errors) => unhandled_validation(&errors),
+            TwoFactorError::Database(error) => error.into(),
+            TwoFactorError::Hashing(error) => error.into(),
+            other => Self::internal(anyhow::Error::new(other)),
         }
     }
 }

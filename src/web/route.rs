@@ -10,6 +10,7 @@ pub enum Route {
     Home,
     Register,
     Login,
+    LoginTwoFactor,
     Logout,
     PasswordReset,
     PasswordResetConfirm,
@@ -28,6 +29,11 @@ pub enum Route {
     AccountSessions,
     AccountSessionsRevokeOthers,
     AccountSessionRevoke,
+    AccountTwoFactor,
+    AccountTwoFactorTotp,
+    AccountTwoFactorTotpConfirm,
+    AccountTwoFactorTotpDisable,
+    AccountTwoFactorRecoveryCodes,
     AdminUsers,
     AdminUser,
     AdminUserDeactivate,
@@ -35,13 +41,15 @@ pub enum Route {
     AdminUserRole,
     AdminUserEndSessions,
     AdminUserSendReset,
+    AdminUserClearTwoFactor,
 }
 
 impl Route {
-    pub const ALL: [Route; 28] = [
+    pub const ALL: [Route; 35] = [
         Self::Home,
         Self::Register,
         Self::Login,
+        Self::LoginTwoFactor,
         Self::Logout,
         Self::PasswordReset,
         Self::PasswordResetConfirm,
@@ -60,6 +68,11 @@ impl Route {
         Self::AccountSessions,
         Self::AccountSessionsRevokeOthers,
         Self::AccountSessionRevoke,
+        Self::AccountTwoFactor,
+        Self::AccountTwoFactorTotp,
+        Self::AccountTwoFactorTotpConfirm,
+        Self::AccountTwoFactorTotpDisable,
+        Self::AccountTwoFactorRecoveryCodes,
         Self::AdminUsers,
         Self::AdminUser,
         Self::AdminUserDeactivate,
@@ -67,6 +80,7 @@ impl Route {
         Self::AdminUserRole,
         Self::AdminUserEndSessions,
         Self::AdminUserSendReset,
+        Self::AdminUserClearTwoFactor,
     ];
 
     /// The name the route is registered under (for `url_for` and the logs).
@@ -75,6 +89,7 @@ impl Route {
             Self::Home => "home",
             Self::Register => "register",
             Self::Login => "login",
+            Self::LoginTwoFactor => "login_two_factor",
             Self::Logout => "logout",
             Self::PasswordReset => "password_reset",
             Self::PasswordResetConfirm => "password_reset_confirm",
@@ -93,6 +108,11 @@ impl Route {
             Self::AccountSessions => "account_sessions",
             Self::AccountSessionsRevokeOthers => "account_sessions_revoke_others",
             Self::AccountSessionRevoke => "account_session_revoke",
+            Self::AccountTwoFactor => "account_two_factor",
+            Self::AccountTwoFactorTotp => "account_two_factor_totp",
+            Self::AccountTwoFactorTotpConfirm => "account_two_factor_totp_confirm",
+            Self::AccountTwoFactorTotpDisable => "account_two_factor_totp_disable",
+            Self::AccountTwoFactorRecoveryCodes => "account_two_factor_recovery_codes",
             Self::AdminUsers => "admin_users",
             Self::AdminUser => "admin_user",
             Self::AdminUserDeactivate => "admin_user_deactivate",
@@ -100,6 +120,7 @@ impl Route {
             Self::AdminUserRole => "admin_user_role",
             Self::AdminUserEndSessions => "admin_user_end_sessions",
             Self::AdminUserSendReset => "admin_user_send_reset",
+            Self::AdminUserClearTwoFactor => "admin_user_clear_two_factor",
         }
     }
 
@@ -109,6 +130,7 @@ impl Route {
             Self::Home => "/",
             Self::Register => "/register",
             Self::Login => "/login",
+            Self::LoginTwoFactor => "/login/two-factor",
             Self::Logout => "/logout",
             Self::PasswordReset => "/password-reset",
             Self::PasswordResetConfirm => "/password-reset/{token}",
@@ -127,6 +149,11 @@ impl Route {
             Self::AccountSessions => "/account/sessions",
             Self::AccountSessionsRevokeOthers => "/account/sessions/revoke-others",
             Self::AccountSessionRevoke => "/account/sessions/{id}/revoke",
+            Self::AccountTwoFactor => "/account/two-factor",
+            Self::AccountTwoFactorTotp => "/account/two-factor/totp",
+            Self::AccountTwoFactorTotpConfirm => "/account/two-factor/totp/confirm",
+            Self::AccountTwoFactorTotpDisable => "/account/two-factor/totp/disable",
+            Self::AccountTwoFactorRecoveryCodes => "/account/two-factor/recovery-codes",
             Self::AdminUsers => "/admin/users",
             Self::AdminUser => "/admin/users/{id}",
             Self::AdminUserDeactivate => "/admin/users/{id}/deactivate",
@@ -134,6 +161,7 @@ impl Route {
             Self::AdminUserRole => "/admin/users/{id}/role",
             Self::AdminUserEndSessions => "/admin/users/{id}/end-sessions",
             Self::AdminUserSendReset => "/admin/users/{id}/send-reset",
+            Self::AdminUserClearTwoFactor => "/admin/users/{id}/clear-two-factor",
         }
     }
 
@@ -148,9 +176,11 @@ impl Route {
             self,
             Self::Home
                 | Self::Login
+                | Self::LoginTwoFactor
                 | Self::Dashboard
                 | Self::Account
                 | Self::AccountSessions
+                | Self::AccountTwoFactor
                 | Self::PasswordReset
                 | Self::ConfirmEmail
         )

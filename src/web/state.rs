@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, cookie::Key, dev::ServiceRequest, web};
 use anyhow::Context as _;
 
 use crate::{
-    auth::{password::PasswordHasher, session_store::SessionPolicy},
+    auth::{password::PasswordHasher, session_store::SessionPolicy, two_factor::SecretKeys},
     clock::Clock,
     config::{SessionSecret, Settings},
     mail::Mailer,
@@ -27,6 +27,8 @@ pub struct AppState {
     pub keys: CookieKeys,
     /// The same from `SESSION_SECRET_PREVIOUS` while a secret is being rotated out.
     pub previous_keys: Option<CookieKeys>,
+    /// Seal TOTP secrets at rest, derived from `SESSION_SECRET` (and its previous value).
+    pub two_factor_keys: SecretKeys,
 }
 
 /// One key per cookie, each derived from the whole secret for its purpose alone.
@@ -67,6 +69,10 @@ impl AppState {
                 .context("configuring email")?,
             keys: CookieKeys::derive(&settings.session_secret),
             previous_keys: settings.session_secret_previous.as_ref().map(CookieKeys::derive),
+            two_factor_keys: SecretKeys::derive(
+                &settings.session_secret,
+                settings.session_secret_previous.as_ref(),
+            ),
             settings,
             clock,
         })

@@ -23,6 +23,7 @@ fn admin_routes(id: i64) -> Vec<(&'static str, String)> {
         ("POST", format!("/admin/users/{id}/role")),
         ("POST", format!("/admin/users/{id}/end-sessions")),
         ("POST", format!("/admin/users/{id}/send-reset")),
+        ("POST", format!("/admin/users/{id}/clear-two-factor")),
     ]
 }
 

@@ -186,7 +186,7 @@ async fn serve_without_migrating_warns_about_pending_migrations_and_still_serves
 }
 
 /// Runs `gatehouse <args>` against the database at `url`; returns (success, stdout, stderr).
-fn run_on(url: &str, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn run_on(url: &str, args: &[&str]) -> (bool, String, String) {
     let output =
         gatehouse().args(args).env("DATABASE_URL", url).env("SESSION_SECRET", SECRET).output().unwrap();
     (

@@ -27,4 +27,5 @@ mod routes;
 mod secrets;
 mod sessions;
 mod throttle;
+mod two_factor;
 mod wire;

@@ -570,3 +570,73 @@ async fn the_header_keeps_one_height_logged_in_and_out() {
     assert!((logged_out - logged_in).abs() < 0.5, "logged out {logged_out}px, logged in {logged_in}px");
     browser.close().await.unwrap();
 }
+
+// ---- Two-factor authentication (issue 14, TOTP) ----
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn totp_is_turned_on_from_the_qr_page_and_a_login_then_asks_for_a_code() {
+    let database = TestDb::create_shared().await;
+    let base = serve(&database).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    register_in(&browser, &base, "alice").await;
+
+    browser.goto(&format!("{base}/account/two-factor")).await.unwrap();
+    fill(&browser, "enable-current_password", PASSWORD).await;
+    submit(&browser, "/account/two-factor/totp").await;
+    wait_until(
+        &browser,
+        "return document.readyState === 'complete' && document.querySelector('[data-totp-secret]') !== null;",
+        "return document.title;",
+    )
+    .await;
+    // The QR code is an image the strict CSP lets load: it has a size once decoded.
+    wait_until(
+        &browser,
+        "const img = document.querySelector('#enrol img'); return img.complete && img.naturalWidth > 0;",
+        "return document.querySelector('#enrol img').outerHTML.slice(0, 80);",
+    )
+    .await;
+    let problems = js(&browser, LABEL_AND_ID_PROBLEMS).await;
+    assert_eq!(problems, serde_json::json!([]), "the enrolment page");
+    let secret =
+        js(&browser, "return document.querySelector('[data-totp-secret]').dataset.totpSecret;").await;
+    let secret = totp_rs::Secret::try_from_base32(secret.as_str().unwrap()).unwrap().as_bytes().to_vec();
+    let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    fill(&browser, "code", &totp.generate(now).to_string()).await;
+    submit(&browser, "/account/two-factor/totp/confirm").await;
+    wait_until(
+        &browser,
+        "return document.querySelectorAll('[data-recovery-code]').length === 10;",
+        "return document.title + ' ' + (document.querySelector('.field-error') || {}).textContent;",
+    )
+    .await;
+    let recovery =
+        js(&browser, "return document.querySelector('[data-recovery-code]').dataset.recoveryCode;").await;
+    browser.close().await.unwrap();
+
+    // Another browser: the password leads to the code page, a recovery code to the dashboard.
+    let other = driver.browser().await;
+    other.goto(&format!("{base}/login")).await.unwrap();
+    fill(&other, "login", "alice").await;
+    fill(&other, "password", PASSWORD).await;
+    submit(&other, "/login").await;
+    wait_for_path(&other, "/login/two-factor").await;
+    wait_for_focus(&other, "code").await;
+    let problems = js(&other, LABEL_AND_ID_PROBLEMS).await;
+    assert_eq!(problems, serde_json::json!([]), "the code page");
+    fill(&other, "code", recovery.as_str().unwrap()).await;
+    submit(&other, "/login/two-factor").await;
+    wait_for_path(&other, "/dashboard").await;
+    browser_status_page_is_clean(&other, &base).await;
+    other.close().await.unwrap();
+}
+
+async fn browser_status_page_is_clean(browser: &Client, base: &str) {
+    browser.goto(&format!("{base}/account/two-factor")).await.unwrap();
+    let problems = js(browser, LABEL_AND_ID_PROBLEMS).await;
+    assert_eq!(problems, serde_json::json!([]), "the status page with TOTP on");
+    assert!(browser.source().await.unwrap().contains("9 unused recovery code(s)"));
+}
