@@ -30,6 +30,10 @@ pub enum Event {
     AdminRoleChanged,
     AdminEndedSessions,
     AdminSentReset,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    PasskeyLoginFailed,
 }
 
 impl Event {
@@ -57,6 +61,10 @@ impl Event {
             Self::AdminRoleChanged => "admin_role_changed",
             Self::AdminEndedSessions => "admin_ended_sessions",
             Self::AdminSentReset => "admin_sent_reset",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRenamed => "passkey_renamed",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeyLoginFailed => "passkey_login_failed",
         }
     }
 
@@ -85,6 +93,10 @@ impl Event {
             "admin_role_changed" => "An administrator changed the account's role",
             "admin_ended_sessions" => "An administrator ended your sessions",
             "admin_sent_reset" => "An administrator sent you a password reset link",
+            "passkey_added" => "Passkey added",
+            "passkey_renamed" => "Passkey renamed",
+            "passkey_removed" => "Passkey removed",
+            "passkey_login_failed" => "Failed sign-in with a passkey",
             _ => "Security event",
         }
     }

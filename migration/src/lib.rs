@@ -13,6 +13,7 @@ mod m20261130_000005_create_throttle_counters;
 mod m20261130_000006_add_session_epoch_to_users;
 mod m20261201_000007_add_email_confirmed_at_to_users;
 mod m20261201_000008_create_email_confirmation_tokens;
+mod m20261203_000010_create_passkeys;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_add_session_epoch_to_users::Migration),
             Box::new(m20261201_000007_add_email_confirmed_at_to_users::Migration),
             Box::new(m20261201_000008_create_email_confirmation_tokens::Migration),
+            Box::new(m20261203_000010_create_passkeys::Migration),
         ]
     }
 }

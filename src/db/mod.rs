@@ -3,6 +3,7 @@
 
 pub mod audit_events;
 pub mod email_confirmation_tokens;
+pub mod passkeys;
 pub mod password_reset_tokens;
 pub mod sessions;
 pub mod throttle;

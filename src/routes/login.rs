@@ -128,10 +128,24 @@ pub(super) async fn complete_login(
     remember: bool,
     next: Option<String>,
 ) -> Result<HttpResponse, AppError> {
+    complete_login_by(req, state, audit, user, remember, next, None).await
+}
+
+/// `complete_login`, with how the user proved who they are (`"passkey"`) in the audit event.
+pub(super) async fn complete_login_by(
+    req: &HttpRequest,
+    state: &AppState,
+    audit: &Audit,
+    user: &User,
+    remember: bool,
+    next: Option<String>,
+    method: Option<&str>,
+) -> Result<HttpResponse, AppError> {
     begin_login(req, user, remember, &state.settings.trusted_proxies)?;
     let ip = client::client_ip(req, &state.settings.trusted_proxies);
     log::info!("user {} logged in from {}", user.id, ip.as_deref().unwrap_or("unknown"));
-    let detail = remember.then(|| "remember me".to_owned());
+    let detail = [method, remember.then_some("remember me")].into_iter().flatten().collect::<Vec<_>>();
+    let detail = (!detail.is_empty()).then(|| detail.join(", "));
     audit.record(Event::LoggedIn, Some(user.id), detail).await;
     let mut res = match next {
         Some(path) => see_other_path(&path),

@@ -11,6 +11,7 @@ mod health;
 mod home;
 mod login;
 mod logout;
+mod passkeys;
 mod password_reset;
 mod register;
 
@@ -39,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(Register).get(register::form).post(register::submit))
         .service(resource(Login).get(login::form).post(login::submit))
         .service(resource(Logout).post(logout::submit).get(logout::page))
+        .service(resource(LoginPasskeyOptions).post(passkeys::login_options))
+        .service(resource(LoginPasskey).post(passkeys::log_in))
         .service(resource(PasswordReset).get(password_reset::request_form).post(password_reset::request))
         .service(
             resource(PasswordResetConfirm).get(password_reset::confirm_form).post(password_reset::confirm),
@@ -48,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(Healthz).get(health::check))
         .service(resource(Stylesheet).get(assets::stylesheet))
         .service(resource(Favicon).get(assets::favicon))
+        .service(resource(PasskeysScript).get(assets::passkeys_script))
         // Logged-in pages: the guard is the one place that sends anonymous visitors to log in.
         .service(resource(Dashboard).wrap(from_fn(require_login)).get(dashboard::show))
         .service(
@@ -63,7 +67,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource_in(Account, AccountSessionsRevokeOthers).post(account_sessions::revoke_others),
                 )
-                .service(resource_in(Account, AccountSessionRevoke).post(account_sessions::revoke)),
+                .service(resource_in(Account, AccountSessionRevoke).post(account_sessions::revoke))
+                .service(resource_in(Account, AccountPasskeys).get(passkeys::list))
+                .service(resource_in(Account, AccountPasskeysOptions).post(passkeys::add_options))
+                .service(resource_in(Account, AccountPasskeysAdd).post(passkeys::add))
+                .service(resource_in(Account, AccountPasskeyRename).post(passkeys::rename))
+                .service(resource_in(Account, AccountPasskeyRemove).post(passkeys::remove)),
         )
         // Administrators only: the login guard runs first (outermost), then the role check.
         .service(

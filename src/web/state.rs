@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{password::PasswordHasher, session_store::SessionPolicy},
+    auth::{passkeys::RelyingParty, password::PasswordHasher, session_store::SessionPolicy},
     clock::Clock,
     config::{SessionSecret, Settings},
     mail::Mailer,
@@ -27,6 +27,9 @@ pub struct AppState {
     pub keys: CookieKeys,
     /// The same from `SESSION_SECRET_PREVIOUS` while a secret is being rotated out.
     pub previous_keys: Option<CookieKeys>,
+    /// This site as a WebAuthn relying party; `None` (passkeys off, said at start-up) when the public
+    /// origin's host is an IP address.
+    pub passkeys: Option<RelyingParty>,
 }
 
 /// One key per cookie, each derived from the whole secret for its purpose alone.
@@ -42,6 +45,8 @@ pub struct CookieKeys {
     pub device: Key,
     /// Encrypts the cookie that carries a reset link's token hash from the link to the form.
     pub reset: Key,
+    /// Encrypts the cookie that holds a passkey sign-in's challenge and state for five minutes.
+    pub passkey: Key,
 }
 
 impl CookieKeys {
@@ -53,6 +58,7 @@ impl CookieKeys {
             flash: key("flash cookie"),
             device: key("device cookie"),
             reset: key("reset cookie"),
+            passkey: key("passkey cookie"),
         }
     }
 }
@@ -67,6 +73,13 @@ impl AppState {
                 .context("configuring email")?,
             keys: CookieKeys::derive(&settings.session_secret),
             previous_keys: settings.session_secret_previous.as_ref().map(CookieKeys::derive),
+            passkeys: match RelyingParty::new(&settings.public_origin) {
+                Ok(rp) => Some(rp),
+                Err(error) => {
+                    log::warn!("{error}");
+                    None
+                }
+            },
             settings,
             clock,
         })
