@@ -302,7 +302,10 @@ async fn log_in_inner(
         Ok(LoginOutcome::LoggedIn(user)) => user,
         Ok(LoginOutcome::Refused { user_id, error }) => {
             log::warn!("failed passkey sign-in from {ip}: {error}");
-            audit.record_in_background(Event::PasskeyLoginFailed, user_id, Some(error.to_string()));
+            // Like a wrong password: recorded for a real account only (a stranger's garbage is no event).
+            if user_id.is_some() {
+                audit.record_in_background(Event::PasskeyLoginFailed, user_id, Some(error.to_string()));
+            }
             return Ok(refusal(&error));
         }
         Err(error) => return failure(error),
