@@ -96,8 +96,13 @@ fn free_port() -> u16 {
 
 /// The real server on a real socket, on its own database; returns its base URL.
 async fn serve(database: &TestDb) -> String {
+    serve_as(database, "127.0.0.1").await
+}
+
+/// `serve`, with the site named by `host` (`localhost`: a secure context and a valid WebAuthn RP id).
+async fn serve_as(database: &TestDb, host: &str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let base = format!("http://{host}:{}", listener.local_addr().unwrap().port());
     let vars = [
         ("SESSION_SECRET", SECRET.to_owned()),
         ("DATABASE_URL", database.url.clone()),
@@ -568,5 +573,122 @@ async fn the_header_keeps_one_height_logged_in_and_out() {
     register_in(&browser, &base, "alice").await;
     let logged_in = js(&browser, height).await.as_f64().unwrap();
     assert!((logged_out - logged_in).abs() < 0.5, "logged out {logged_out}px, logged in {logged_in}px");
+    browser.close().await.unwrap();
+}
+
+// ---- Passkeys (issue 14): Chromium's WebAuthn virtual authenticator. ----
+
+/// Adds a virtual platform authenticator (CTAP2, resident keys, user verification that succeeds) to
+/// the browser's session: the WebDriver WebAuthn extension command, which fantoccini lacks, sent to
+/// chromedriver directly.
+async fn add_virtual_authenticator(driver: &Chromedriver, browser: &Client) {
+    let session = browser.session_id().await.unwrap().expect("a WebDriver session id");
+    let body = serde_json::json!({
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": true,
+        "hasUserVerification": true,
+        "isUserVerified": true,
+        "automaticPresenceSimulation": true,
+    })
+    .to_string();
+    let addr: std::net::SocketAddr = driver.url.trim_start_matches("http://").parse().unwrap();
+    let request = format!(
+        "POST /session/{session}/webauthn/authenticator HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // chromedriver keeps the connection open: read the head, then Content-Length bytes.
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read =
+            tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buffer)).await.unwrap().unwrap();
+        answer.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if body.len() >= length || read == 0 {
+                assert!(
+                    head.starts_with("HTTP/1.1 200"),
+                    "chromedriver refused the virtual authenticator: {text}"
+                );
+                return;
+            }
+        }
+        assert!(read > 0, "chromedriver closed the connection: {text}");
+    }
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn a_user_adds_a_passkey_logs_out_signs_in_with_it_and_removes_it() {
+    let database = TestDb::create_shared().await;
+    let base = serve_as(&database, "localhost").await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    add_virtual_authenticator(&driver, &browser).await;
+
+    register_in(&browser, &base, "alice").await;
+    browser.goto(&format!("{base}/account/passkeys")).await.unwrap();
+    wait_until(
+        &browser,
+        "return document.getElementById('passkey-add') && !document.getElementById('passkey-add').hidden;",
+        "return document.body.innerHTML;",
+    )
+    .await;
+    fill(&browser, "passkey-name", "Virtual key").await;
+    browser.find(Locator::Id("passkey-add-button")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "return document.body.textContent.includes('Passkey “Virtual key” added.');",
+        "return document.body.textContent;",
+    )
+    .await;
+    assert!(browser.source().await.unwrap().contains("never used"));
+
+    submit(&browser, "/logout").await;
+    wait_for_path(&browser, "/login").await;
+    wait_until(
+        &browser,
+        "return !document.getElementById('passkey-login').hidden;",
+        "return document.body.innerHTML;",
+    )
+    .await;
+    browser.find(Locator::Id("passkey-login-button")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, "/dashboard").await;
+    assert!(browser.source().await.unwrap().contains("Welcome, alice"), "the passkey logged alice in");
+
+    // Remove it: the password again.
+    browser.goto(&format!("{base}/account/passkeys")).await.unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("Virtual key") && page.contains("last used"), "its use is recorded");
+    browser.find(Locator::Css(".passkey-item summary")).await.unwrap().click().await.unwrap();
+    let password = browser.find(Locator::Css("input[id^='remove-password-']")).await.unwrap();
+    password.send_keys(PASSWORD).await.unwrap();
+    browser
+        .find(Locator::Css("form[action$='/remove'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &browser,
+        "return document.body.textContent.includes('Passkey removed.');",
+        "return document.body.textContent;",
+    )
+    .await;
+    assert!(browser.source().await.unwrap().contains("You have no passkeys yet."));
+
     browser.close().await.unwrap();
 }
