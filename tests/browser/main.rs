@@ -101,13 +101,19 @@ async fn serve(database: &TestDb) -> String {
 
 /// `serve`, with the site named by `host` (`localhost`: a secure context and a valid WebAuthn RP id).
 async fn serve_as(database: &TestDb, host: &str) -> String {
+    serve_with(database, host, &[]).await
+}
+
+/// `serve_as` with more settings (`(name, value)`).
+async fn serve_with(database: &TestDb, host: &str, extra: &[(&'static str, &str)]) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{host}:{}", listener.local_addr().unwrap().port());
-    let vars = [
+    let mut vars = vec![
         ("SESSION_SECRET", SECRET.to_owned()),
         ("DATABASE_URL", database.url.clone()),
         ("PUBLIC_URL", base.clone()),
     ];
+    vars.extend(extra.iter().map(|(name, value)| (*name, (*value).to_owned())));
     let settings =
         Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap();
     let db = startup::connect_and_migrate(&settings).await.unwrap();
@@ -363,9 +369,18 @@ async fn every_page_has_unique_ids_and_a_label_for_every_field() {
     let alice = gatehouse::db::users::find_by_email(&db, "alice@example.com").await.unwrap().unwrap();
     gatehouse::db::users::set_role(&db, alice.id, "admin", clock.now()).await.unwrap();
     let admin_user = format!("/admin/users/{}", alice.id);
-    for path in
-        ["/dashboard", "/account", "/account/sessions", "/logout", "/admin/users", admin_user.as_str()]
-    {
+    // A passkey, so its rename and remove forms are on the page.
+    let (credential_id, now) = ("cred".to_owned(), clock.now());
+    gatehouse::db::passkeys::insert(&db, alice.id, credential_id, "{}".to_owned(), "Key", now).await.unwrap();
+    for path in [
+        "/dashboard",
+        "/account",
+        "/account/sessions",
+        "/account/passkeys",
+        "/logout",
+        "/admin/users",
+        admin_user.as_str(),
+    ] {
         browser.goto(&format!("{base}{path}")).await.unwrap();
         check(&browser, path).await;
     }
@@ -385,7 +400,7 @@ async fn every_page_has_unique_ids_and_a_label_for_every_field() {
     check(&browser, "/password-reset/set-password").await;
 
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(visited.len(), 20, "{visited:?}");
+    assert_eq!(visited.len(), 21, "{visited:?}");
     browser.close().await.unwrap();
 }
 
@@ -677,6 +692,12 @@ async fn a_user_adds_a_passkey_logs_out_signs_in_with_it_and_removes_it() {
     }
     wait_for_path(&browser, "/dashboard").await;
     assert!(browser.source().await.unwrap().contains("Welcome, alice"), "the passkey logged alice in");
+    let db = gatehouse::db::connect(&database.url).await.unwrap();
+    let alice = gatehouse::db::users::find_by_email(&db, "alice@example.com").await.unwrap().unwrap();
+    let events = gatehouse::db::audit_events::recent_for_user(&db, alice.id, 20).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| (e.kind.as_str(), e.detail.as_deref())).collect();
+    assert!(kinds.contains(&("login", Some("passkey"))), "{kinds:?}");
+    assert!(kinds.iter().any(|(kind, _)| *kind == "passkey_added"), "{kinds:?}");
 
     // Remove it: the password again.
     browser.goto(&format!("{base}/account/passkeys")).await.unwrap();
@@ -699,6 +720,96 @@ async fn a_user_adds_a_passkey_logs_out_signs_in_with_it_and_removes_it() {
     )
     .await;
     assert!(browser.source().await.unwrap().contains("You have no passkeys yet."));
+
+    browser.close().await.unwrap();
+}
+
+async fn add_passkey_in(browser: &Client, base: &str, name: &str) {
+    browser.goto(&format!("{base}/account/passkeys")).await.unwrap();
+    wait_until(
+        browser,
+        "return document.getElementById('passkey-add') && !document.getElementById('passkey-add').hidden;",
+        "return document.body.innerHTML;",
+    )
+    .await;
+    fill(browser, "passkey-name", name).await;
+    browser.find(Locator::Id("passkey-add-button")).await.unwrap().click().await.unwrap();
+    wait_until(
+        browser,
+        &format!("return document.body.textContent.includes('Passkey “{name}” added.');"),
+        "return document.body.textContent;",
+    )
+    .await;
+}
+
+/// Opens /login and signs in with the passkey (conditional request or button), until the page
+/// leaves for the dashboard or the script shows a refusal; returns that message ("" on success).
+async fn try_passkey_sign_in(browser: &Client, base: &str) -> String {
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    let status = "return (document.getElementById('passkey-login-status') || {}).textContent || '';";
+    for _ in 0..50 {
+        if browser.current_url().await.unwrap().path() == "/dashboard" {
+            return String::new();
+        }
+        let said = js(browser, status).await.as_str().unwrap_or_default().to_owned();
+        if !said.is_empty() && !said.starts_with("Follow") && !said.starts_with("Checking") {
+            return said;
+        }
+        if said.is_empty()
+            && let Ok(button) = browser.find(Locator::Id("passkey-login-button")).await
+        {
+            let _ = button.click().await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the passkey sign-in neither succeeded nor failed: {}", js(browser, status).await);
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn a_passkey_does_not_let_in_a_deactivated_user_or_an_unconfirmed_address() {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let database = TestDb::create_shared().await;
+    let base = serve_with(&database, "localhost", &[("REQUIRE_CONFIRMED_EMAIL", "true")]).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    add_virtual_authenticator(&driver, &browser).await;
+    let db = gatehouse::db::connect(&database.url).await.unwrap();
+    let clock = Clock::default();
+    let set_confirmed = async |confirmed: bool| {
+        let value = if confirmed { "CURRENT_TIMESTAMP" } else { "NULL" };
+        let sql = format!("UPDATE users SET email_confirmed_at = {value}");
+        db.execute(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+    };
+
+    browser.goto(&format!("{base}/register")).await.unwrap();
+    fill(&browser, "username", "alice").await;
+    fill(&browser, "email", "alice@example.com").await;
+    fill(&browser, "password", PASSWORD).await;
+    fill(&browser, "password_confirm", PASSWORD).await;
+    submit(&browser, "/register").await;
+    wait_for_path(&browser, "/login").await;
+    set_confirmed(true).await;
+    log_in_as(&browser, &base, "alice").await;
+    add_passkey_in(&browser, &base, "Key").await;
+    submit(&browser, "/logout").await;
+    wait_for_path(&browser, "/login").await;
+    let alice = gatehouse::db::users::find_by_email(&db, "alice@example.com").await.unwrap().unwrap();
+
+    set_confirmed(false).await;
+    let said = try_passkey_sign_in(&browser, &base).await;
+    assert!(said.contains("Confirm your email address"), "{said}");
+
+    set_confirmed(true).await;
+    gatehouse::db::users::set_active(&db, alice.id, false, clock.now()).await.unwrap();
+    let said = try_passkey_sign_in(&browser, &base).await;
+    assert!(said.contains("could not be verified"), "{said}");
+    let events = gatehouse::db::audit_events::recent_for_user(&db, alice.id, 20).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "passkey_login_failed"));
+
+    gatehouse::db::users::set_active(&db, alice.id, true, clock.now()).await.unwrap();
+    assert_eq!(try_passkey_sign_in(&browser, &base).await, "");
+    assert!(browser.source().await.unwrap().contains("Welcome, alice"));
 
     browser.close().await.unwrap();
 }
