@@ -91,7 +91,10 @@ pub enum PasskeyError {
     #[error("This passkey is not registered here.")]
     UnknownCredential,
     #[error("Too many failed attempts. Please wait before trying again.")]
-    Throttled { until: DateTime<Utc> },
+    Throttled {
+        /// Whole seconds until the client IP may try again (for `Retry-After`).
+        retry_after: u64,
+    },
     #[error("There is no such passkey.")]
     NotFound,
     #[error("database error during a passkey ceremony")]
@@ -237,7 +240,7 @@ pub async fn finish_login(
         None => None,
     };
     if let Some(Reservation::Refused { until }) = reservation {
-        return Err(PasskeyError::Throttled { until });
+        return Err(PasskeyError::Throttled { retry_after: throttle::retry_after_seconds(until, now) });
     }
     let (user_id, error) = match verify_login(rp, db, now, pending, credential).await {
         Ok(user) if user.is_active => {

@@ -21,7 +21,6 @@ use crate::{
         passkeys::{self, LoginOutcome, PasskeyError, PendingLogin, RelyingParty, RenameError},
         safe_next::safe_next,
         session::{store_passkey_registration, take_passkey_registration},
-        throttle,
     },
     mail::Email,
     web::{
@@ -365,12 +364,10 @@ fn refusal(error: &PasskeyError) -> HttpResponse {
         PasskeyError::Database(_) | PasskeyError::Encoding(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let mut res = json_error(status, &error.to_string(), None);
-    if let PasskeyError::Throttled { until } = error {
-        // Rounded up from the wall clock: a Retry-After that is never early.
-        let seconds = throttle::retry_after_seconds(*until, chrono::Utc::now());
-        if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, value);
-        }
+    if let PasskeyError::Throttled { retry_after } = error
+        && let Ok(value) = header::HeaderValue::from_str(&retry_after.to_string())
+    {
+        res.headers_mut().insert(header::RETRY_AFTER, value);
     }
     res
 }
