@@ -779,7 +779,7 @@ async fn a_passkey_does_not_let_in_a_deactivated_user_or_an_unconfirmed_address(
     let set_confirmed = async |confirmed: bool| {
         let value = if confirmed { "CURRENT_TIMESTAMP" } else { "NULL" };
         let sql = format!("UPDATE users SET email_confirmed_at = {value}");
-        db.execute(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+        db.execute_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
     };
 
     browser.goto(&format!("{base}/register")).await.unwrap();
