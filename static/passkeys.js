@@ -114,13 +114,21 @@
         .then(function (data) { window.location.assign(data.redirect || "/dashboard"); });
     };
 
+    // One ceremony at a time: the challenge lives in one cookie, so the button waits until the
+    // autofill request has its options, then aborts it and asks for its own.
+    var conditionalOptions = null;
+
     var signIn = function (mediation) {
-      return post("/login/passkey/options", token).then(function (options) {
+      var controller = mediation === "conditional" ? new AbortController() : null;
+      if (controller) conditional = controller;
+      var fetched = post("/login/passkey/options", token);
+      if (controller) conditionalOptions = fetched;
+      return fetched.then(function (options) {
+        if (controller && controller.signal.aborted) return null;
         var request = requestOptions(options);
-        if (mediation === "conditional") {
-          conditional = new AbortController();
+        if (controller) {
           request.mediation = "conditional";
-          request.signal = conditional.signal;
+          request.signal = controller.signal;
         }
         return navigator.credentials.get(request);
       }).then(function (credential) {
@@ -130,10 +138,13 @@
 
     login.hidden = false;
     button.addEventListener("click", function () {
-      if (conditional) { conditional.abort(); conditional = null; }
       say(status, "Follow your browser's prompt to use a passkey…");
       button.disabled = true;
-      signIn("modal").catch(function (error) {
+      var before = conditionalOptions ? conditionalOptions.catch(function () {}) : Promise.resolve();
+      before.then(function () {
+        if (conditional) { conditional.abort(); conditional = null; }
+        return signIn("modal");
+      }).catch(function (error) {
         say(status, describe(error));
       }).then(function () { button.disabled = false; });
     });

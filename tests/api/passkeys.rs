@@ -402,3 +402,22 @@ async fn the_script_is_served_like_the_stylesheet() {
     assert!(res.header("content-type").unwrap().starts_with("text/javascript"));
     assert!(res.body.contains("navigator.credentials.get") && res.body.contains("\"conditional\""));
 }
+
+#[actix_web::test]
+async fn spent_challenges_are_purged_once_they_have_expired() {
+    use gatehouse::auth::{housekeeping, session_store::SessionPolicy};
+    let app = TestApp::spawn().await;
+    let visitor = app.client();
+    let token = page_token(&visitor, "/login").await;
+    post_json(&visitor, "/login/passkey/options", Some(&token), ORIGIN, &json!({})).await;
+    post_json(&visitor, "/login/passkey", Some(&token), ORIGIN, &json!({ "credential": forged_assertion() }))
+        .await;
+    assert_eq!(app.count_rows("passkey_challenges").await, 1, "the answered challenge is recorded");
+    let policy = SessionPolicy::new(app.settings.session_idle_timeout, app.settings.session_max_age);
+    let purge = || housekeeping::purge_expired(&app.db, &app.clock, &policy, &app.settings.throttle);
+
+    assert_eq!(purge().await.unwrap().passkey_challenges, 0, "still within its five minutes");
+    app.clock.advance(std::time::Duration::from_secs(5 * 60 + 1));
+    assert_eq!(purge().await.unwrap().passkey_challenges, 1);
+    assert_eq!(app.count_rows("passkey_challenges").await, 0);
+}
