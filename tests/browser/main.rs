@@ -792,11 +792,12 @@ async fn a_passkey_does_not_let_in_a_deactivated_user_or_an_unconfirmed_address(
     set_confirmed(true).await;
     log_in_as(&browser, &base, "alice").await;
     add_passkey_in(&browser, &base, "Key").await;
+    // Before logging out: the login page that follows signs in with the passkey at once (autofill).
+    set_confirmed(false).await;
     submit(&browser, "/logout").await;
     wait_for_path(&browser, "/login").await;
     let alice = gatehouse::db::users::find_by_email(&db, "alice@example.com").await.unwrap().unwrap();
 
-    set_confirmed(false).await;
     let said = try_passkey_sign_in(&browser, &base).await;
     assert!(said.contains("Confirm your email address"), "{said}");
 
@@ -807,8 +808,10 @@ async fn a_passkey_does_not_let_in_a_deactivated_user_or_an_unconfirmed_address(
     let events = gatehouse::db::audit_events::recent_for_user(&db, alice.id, 20).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "passkey_login_failed"));
 
+    // Reactivated: the button on the same page (its autofill request is spent) asks with a prompt.
     gatehouse::db::users::set_active(&db, alice.id, true, clock.now()).await.unwrap();
-    assert_eq!(try_passkey_sign_in(&browser, &base).await, "");
+    browser.find(Locator::Id("passkey-login-button")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, "/dashboard").await;
     assert!(browser.source().await.unwrap().contains("Welcome, alice"));
 
     browser.close().await.unwrap();
