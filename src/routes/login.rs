@@ -169,6 +169,9 @@ fn render(
     context.insert("next", next);
     context.insert("remember", &remember);
     context.insert("errors", errors);
+    // Off when the site's host is an IP address (not a valid relying party): no button that cannot work.
+    let passkeys = AppState::of(req).is_some_and(|state| state.passkeys.is_some());
+    context.insert("passkeys", &passkeys);
     // After "invalid credentials" the password is what to type again (the name is kept).
     let focus = if errors.contains_key("form") {
         "password".to_owned()

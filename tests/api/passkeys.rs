@@ -387,7 +387,9 @@ async fn on_an_ip_address_passkeys_are_off_and_say_why() {
     })
     .await;
     let visitor = app.client();
-    let token = page_token(&visitor, "/login").await;
+    let login = visitor.get("/login").await;
+    assert!(!login.body.contains("passkey-login"), "no button that cannot work");
+    let token = login.csrf_token().unwrap();
     let res =
         post_json(&visitor, "/login/passkey/options", Some(&token), "http://127.0.0.1:8080", &json!({}))
             .await;
