@@ -213,7 +213,8 @@ pub fn start_login(
 #[derive(Debug)]
 pub enum LoginOutcome {
     LoggedIn(db::users::User),
-    /// A valid passkey of a deactivated account: refused like a wrong password.
+    /// Refused (expired or spent challenge, unknown or forged credential, deactivated account), and
+    /// counted on the client IP. `user_id` names the account when the credential is one of ours.
     Refused {
         user_id: Option<i64>,
         error: PasskeyError,
