@@ -648,7 +648,8 @@ async fn add_virtual_authenticator(driver: &Chromedriver, browser: &Client) {
 #[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
 async fn a_user_adds_a_passkey_logs_out_signs_in_with_it_and_removes_it() {
     let database = TestDb::create_shared().await;
-    let base = serve_as(&database, "localhost").await;
+    let mail = helpers::SmtpCatcher::start().await;
+    let base = serve_with(&database, "localhost", &[("SMTP_URL", &mail.url)]).await;
     let driver = Chromedriver::start().await;
     let browser = driver.browser().await;
     add_virtual_authenticator(&driver, &browser).await;
@@ -670,6 +671,8 @@ async fn a_user_adds_a_passkey_logs_out_signs_in_with_it_and_removes_it() {
     )
     .await;
     assert!(browser.source().await.unwrap().contains("never used"));
+    let notice = mail.message_matching("alice@example.com", "A passkey was added").await;
+    assert!(helpers::unfolded(&notice.data).contains("Virtual key"), "the notice names the passkey");
 
     submit(&browser, "/logout").await;
     wait_for_path(&browser, "/login").await;
