@@ -1,11 +1,12 @@
-# Multi-stage build: the runtime image holds one static-ish binary (rustls, bundled SQLite; no OpenSSL).
+# Multi-stage build: the runtime image holds one binary (rustls for TLS, bundled SQLite) and libssl3,
+# which webauthn-rs (passkeys) uses for its signature checks; the build image has libssl-dev already.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin gatehouse
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /data gatehouse
 COPY --from=build /src/target/release/gatehouse /usr/local/bin/gatehouse
 USER gatehouse

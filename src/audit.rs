@@ -36,6 +36,10 @@ pub enum Event {
     RecoveryCodesRegenerated,
     RecoveryCodeUsed,
     TwoFactorFailed,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    PasskeyLoginFailed,
 }
 
 impl Event {
@@ -69,6 +73,10 @@ impl Event {
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::TwoFactorFailed => "two_factor_failed",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRenamed => "passkey_renamed",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeyLoginFailed => "passkey_login_failed",
         }
     }
 
@@ -103,6 +111,10 @@ impl Event {
             "recovery_codes_regenerated" => "New recovery codes made (the earlier ones stopped working)",
             "recovery_code_used" => "A recovery code was used to log in",
             "two_factor_failed" => "Wrong two-factor code at login",
+            "passkey_added" => "Passkey added",
+            "passkey_renamed" => "Passkey renamed",
+            "passkey_removed" => "Passkey removed",
+            "passkey_login_failed" => "Failed sign-in with a passkey",
             _ => "Security event",
         }
     }

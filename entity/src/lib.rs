@@ -2,6 +2,8 @@
 
 pub mod audit_events;
 pub mod email_confirmation_tokens;
+pub mod passkey_challenges;
+pub mod passkeys;
 pub mod password_reset_tokens;
 pub mod recovery_codes;
 pub mod sessions;

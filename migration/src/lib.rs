@@ -14,6 +14,7 @@ mod m20261130_000006_add_session_epoch_to_users;
 mod m20261201_000007_add_email_confirmed_at_to_users;
 mod m20261201_000008_create_email_confirmation_tokens;
 mod m20261203_000009_create_two_factor;
+mod m20261203_000010_create_passkeys;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_add_email_confirmed_at_to_users::Migration),
             Box::new(m20261201_000008_create_email_confirmation_tokens::Migration),
             Box::new(m20261203_000009_create_two_factor::Migration),
+            Box::new(m20261203_000010_create_passkeys::Migration),
         ]
     }
 }

@@ -1,5 +1,5 @@
 //! What expires is deleted: sessions past their lifetime, throttle counters nobody has touched for a
-//! while, and reset and email confirmation tokens that are spent or expired. `serve` runs it every few minutes.
+//! while, reset and email confirmation tokens that are spent or expired, and spent passkey challenges. `serve` runs it every few minutes.
 
 use crate::db::Db;
 use sea_orm::DbErr;
@@ -14,6 +14,7 @@ pub struct Purged {
     pub throttle_counters: u64,
     pub reset_tokens: u64,
     pub confirmation_tokens: u64,
+    pub passkey_challenges: u64,
 }
 
 pub async fn purge_expired(
@@ -29,5 +30,6 @@ pub async fn purge_expired(
         throttle_counters: throttle::purge(db, limits, now).await?,
         reset_tokens: db::password_reset_tokens::purge_spent(db, now).await?,
         confirmation_tokens: db::email_confirmation_tokens::purge_spent(db, now).await?,
+        passkey_challenges: db::passkeys::purge_expired_challenges(db, now).await?,
     })
 }

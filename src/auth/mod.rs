@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod housekeeping;
 pub mod loader;
 pub mod login;
+pub mod passkeys;
 pub mod password;
 pub mod policy;
 pub mod reset;

@@ -34,6 +34,8 @@ pub const EPOCH: &str = "gh.epoch";
 pub const RENEW: &str = "gh.renew";
 /// The session row's public id, put into the state by the store on load (never stored in it).
 pub const SESSION_ID: &str = "gh.sid";
+/// A passkey registration under way (`auth::passkeys::PendingRegistration`), taken when it ends.
+pub const PASSKEY_REGISTRATION: &str = "gh.passkey_reg";
 
 /// The epoch recorded at login (sessions from before epochs existed count as epoch 0).
 pub fn recorded_epoch(session: &Session) -> i64 {
@@ -107,4 +109,17 @@ pub fn pending_login(session: &Session) -> Option<PendingLogin> {
 
 pub fn forget_pending_login(session: &Session) {
     session.remove(PENDING_LOGIN);
+}
+
+/// Keeps a passkey registration's state until the browser answers (a newer one replaces it).
+pub fn store_passkey_registration(
+    session: &Session,
+    pending: &super::passkeys::PendingRegistration,
+) -> Result<(), SessionError> {
+    Ok(session.insert(PASSKEY_REGISTRATION, pending)?)
+}
+
+/// Takes the registration under way out of the session: each one is answered once.
+pub fn take_passkey_registration(session: &Session) -> Option<super::passkeys::PendingRegistration> {
+    session.remove_as::<super::passkeys::PendingRegistration>(PASSKEY_REGISTRATION).and_then(Result::ok)
 }

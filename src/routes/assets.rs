@@ -8,6 +8,14 @@ pub async fn stylesheet() -> HttpResponse {
         .body(include_str!("../../static/style.css"))
 }
 
+/// The passkey script (WebAuthn needs JavaScript; every other page works without it).
+pub async fn passkeys_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/passkeys.js"))
+}
+
 /// The app's icon: browsers ask for it on every first visit, and a 404 there clutters every console.
 pub async fn favicon() -> HttpResponse {
     HttpResponse::Ok()

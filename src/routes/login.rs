@@ -134,10 +134,24 @@ pub(super) async fn complete_login(
     remember: bool,
     next: Option<String>,
 ) -> Result<HttpResponse, AppError> {
+    complete_login_by(req, state, audit, user, remember, next, None).await
+}
+
+/// `complete_login`, with how the user proved who they are (`"passkey"`) in the audit event.
+pub(super) async fn complete_login_by(
+    req: &HttpRequest,
+    state: &AppState,
+    audit: &Audit,
+    user: &User,
+    remember: bool,
+    next: Option<String>,
+    method: Option<&str>,
+) -> Result<HttpResponse, AppError> {
     begin_login(req, user, remember, &state.settings.trusted_proxies)?;
     let ip = client::client_ip(req, &state.settings.trusted_proxies);
     log::info!("user {} logged in from {}", user.id, ip.as_deref().unwrap_or("unknown"));
-    let detail = remember.then(|| "remember me".to_owned());
+    let detail = [method, remember.then_some("remember me")].into_iter().flatten().collect::<Vec<_>>();
+    let detail = (!detail.is_empty()).then(|| detail.join(", "));
     audit.record(Event::LoggedIn, Some(user.id), detail).await;
     let mut res = match next {
         Some(path) => see_other_path(&path),
@@ -182,6 +196,9 @@ fn render(
     context.insert("next", next);
     context.insert("remember", &remember);
     context.insert("errors", errors);
+    // Off when the site's host is an IP address (not a valid relying party): no button that cannot work.
+    let passkeys = AppState::of(req).is_some_and(|state| state.passkeys.is_some());
+    context.insert("passkeys", &passkeys);
     // After "invalid credentials" the password is what to type again (the name is kept).
     let focus = if errors.contains_key("form") {
         "password".to_owned()

@@ -11,6 +11,7 @@ mod health;
 mod home;
 mod login;
 mod logout;
+mod passkeys;
 mod password_reset;
 mod register;
 mod two_factor;
@@ -41,6 +42,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(Login).get(login::form).post(login::submit))
         .service(resource(LoginTwoFactor).get(two_factor::login_form).post(two_factor::login_submit))
         .service(resource(Logout).post(logout::submit).get(logout::page))
+        .service(resource(LoginPasskeyOptions).post(passkeys::login_options))
+        .service(resource(LoginPasskey).post(passkeys::log_in))
         .service(resource(PasswordReset).get(password_reset::request_form).post(password_reset::request))
         .service(
             resource(PasswordResetConfirm).get(password_reset::confirm_form).post(password_reset::confirm),
@@ -50,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(Healthz).get(health::check))
         .service(resource(Stylesheet).get(assets::stylesheet))
         .service(resource(Favicon).get(assets::favicon))
+        .service(resource(PasskeysScript).get(assets::passkeys_script))
         // Logged-in pages: the guard is the one place that sends anonymous visitors to log in.
         .service(resource(Dashboard).wrap(from_fn(require_login)).get(dashboard::show))
         .service(
@@ -70,7 +74,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource_in(Account, AccountTwoFactorTotp).post(two_factor::start))
                 .service(resource_in(Account, AccountTwoFactorTotpConfirm).post(two_factor::confirm))
                 .service(resource_in(Account, AccountTwoFactorTotpDisable).post(two_factor::disable))
-                .service(resource_in(Account, AccountTwoFactorRecoveryCodes).post(two_factor::regenerate)),
+                .service(resource_in(Account, AccountTwoFactorRecoveryCodes).post(two_factor::regenerate))
+                .service(resource_in(Account, AccountPasskeys).get(passkeys::list))
+                .service(resource_in(Account, AccountPasskeysOptions).post(passkeys::add_options))
+                .service(resource_in(Account, AccountPasskeysAdd).post(passkeys::add))
+                .service(resource_in(Account, AccountPasskeyRename).post(passkeys::rename))
+                .service(resource_in(Account, AccountPasskeyRemove).post(passkeys::remove)),
         )
         // Administrators only: the login guard runs first (outermost), then the role check.
         .service(

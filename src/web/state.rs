@@ -6,7 +6,10 @@ use actix_web::{HttpRequest, cookie::Key, dev::ServiceRequest, web};
 use anyhow::Context as _;
 
 use crate::{
-    auth::{password::PasswordHasher, session_store::SessionPolicy, two_factor::SecretKeys},
+    auth::{
+        passkeys::RelyingParty, password::PasswordHasher, session_store::SessionPolicy,
+        two_factor::SecretKeys,
+    },
     clock::Clock,
     config::{SessionSecret, Settings},
     mail::Mailer,
@@ -29,6 +32,9 @@ pub struct AppState {
     pub previous_keys: Option<CookieKeys>,
     /// Seal TOTP secrets at rest, derived from `SESSION_SECRET` (and its previous value).
     pub two_factor_keys: SecretKeys,
+    /// This site as a WebAuthn relying party; `None` (passkeys off, said at start-up) when the public
+    /// origin's host is an IP address.
+    pub passkeys: Option<RelyingParty>,
 }
 
 /// One key per cookie, each derived from the whole secret for its purpose alone.
@@ -44,6 +50,8 @@ pub struct CookieKeys {
     pub device: Key,
     /// Encrypts the cookie that carries a reset link's token hash from the link to the form.
     pub reset: Key,
+    /// Encrypts the cookie that holds a passkey sign-in's challenge and state for five minutes.
+    pub passkey: Key,
 }
 
 impl CookieKeys {
@@ -55,6 +63,7 @@ impl CookieKeys {
             flash: key("flash cookie"),
             device: key("device cookie"),
             reset: key("reset cookie"),
+            passkey: key("passkey cookie"),
         }
     }
 }
@@ -73,6 +82,13 @@ impl AppState {
                 &settings.session_secret,
                 settings.session_secret_previous.as_ref(),
             ),
+            passkeys: match RelyingParty::new(&settings.public_origin) {
+                Ok(rp) => Some(rp),
+                Err(error) => {
+                    log::warn!("{error}");
+                    None
+                }
+            },
             settings,
             clock,
         })

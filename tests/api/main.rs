@@ -18,6 +18,7 @@ mod logout;
 mod mail;
 mod outage;
 mod pages;
+mod passkeys;
 mod password_reset;
 mod pgbouncer;
 mod races;

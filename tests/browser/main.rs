@@ -96,13 +96,24 @@ fn free_port() -> u16 {
 
 /// The real server on a real socket, on its own database; returns its base URL.
 async fn serve(database: &TestDb) -> String {
+    serve_as(database, "127.0.0.1").await
+}
+
+/// `serve`, with the site named by `host` (`localhost`: a secure context and a valid WebAuthn RP id).
+async fn serve_as(database: &TestDb, host: &str) -> String {
+    serve_with(database, host, &[]).await
+}
+
+/// `serve_as` with more settings (`(name, value)`).
+async fn serve_with(database: &TestDb, host: &str, extra: &[(&'static str, &str)]) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let vars = [
+    let base = format!("http://{host}:{}", listener.local_addr().unwrap().port());
+    let mut vars = vec![
         ("SESSION_SECRET", SECRET.to_owned()),
         ("DATABASE_URL", database.url.clone()),
         ("PUBLIC_URL", base.clone()),
     ];
+    vars.extend(extra.iter().map(|(name, value)| (*name, (*value).to_owned())));
     let settings =
         Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap();
     let db = startup::connect_and_migrate(&settings).await.unwrap();
@@ -358,9 +369,18 @@ async fn every_page_has_unique_ids_and_a_label_for_every_field() {
     let alice = gatehouse::db::users::find_by_email(&db, "alice@example.com").await.unwrap().unwrap();
     gatehouse::db::users::set_role(&db, alice.id, "admin", clock.now()).await.unwrap();
     let admin_user = format!("/admin/users/{}", alice.id);
-    for path in
-        ["/dashboard", "/account", "/account/sessions", "/logout", "/admin/users", admin_user.as_str()]
-    {
+    // A passkey, so its rename and remove forms are on the page.
+    let (credential_id, now) = ("cred".to_owned(), clock.now());
+    gatehouse::db::passkeys::insert(&db, alice.id, credential_id, "{}".to_owned(), "Key", now).await.unwrap();
+    for path in [
+        "/dashboard",
+        "/account",
+        "/account/sessions",
+        "/account/passkeys",
+        "/logout",
+        "/admin/users",
+        admin_user.as_str(),
+    ] {
         browser.goto(&format!("{base}{path}")).await.unwrap();
         check(&browser, path).await;
     }
@@ -380,7 +400,7 @@ async fn every_page_has_unique_ids_and_a_label_for_every_field() {
     check(&browser, "/password-reset/set-password").await;
 
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(visited.len(), 20, "{visited:?}");
+    assert_eq!(visited.len(), 21, "{visited:?}");
     browser.close().await.unwrap();
 }
 
@@ -639,4 +659,233 @@ async fn browser_status_page_is_clean(browser: &Client, base: &str) {
     let problems = js(browser, LABEL_AND_ID_PROBLEMS).await;
     assert_eq!(problems, serde_json::json!([]), "the status page with TOTP on");
     assert!(browser.source().await.unwrap().contains("9 unused recovery code(s)"));
+}
+
+// ---- Passkeys (issue 14): Chromium's WebAuthn virtual authenticator. ----
+
+/// Adds a virtual platform authenticator (CTAP2, resident keys, user verification that succeeds) to
+/// the browser's session: the WebDriver WebAuthn extension command, which fantoccini lacks, sent to
+/// chromedriver directly.
+async fn add_virtual_authenticator(driver: &Chromedriver, browser: &Client) {
+    let session = browser.session_id().await.unwrap().expect("a WebDriver session id");
+    let body = serde_json::json!({
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": true,
+        "hasUserVerification": true,
+        "isUserVerified": true,
+        "automaticPresenceSimulation": true,
+    })
+    .to_string();
+    let addr: std::net::SocketAddr = driver.url.trim_start_matches("http://").parse().unwrap();
+    let request = format!(
+        "POST /session/{session}/webauthn/authenticator HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // chromedriver keeps the connection open: read the head, then Content-Length bytes.
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read =
+            tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buffer)).await.unwrap().unwrap();
+        answer.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if body.len() >= length || read == 0 {
+                assert!(
+                    head.starts_with("HTTP/1.1 200"),
+                    "chromedriver refused the virtual authenticator: {text}"
+                );
+                return;
+            }
+        }
+        assert!(read > 0, "chromedriver closed the connection: {text}");
+    }
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn a_user_adds_a_passkey_logs_out_signs_in_with_it_and_removes_it() {
+    let database = TestDb::create_shared().await;
+    let mail = helpers::SmtpCatcher::start().await;
+    let base = serve_with(&database, "localhost", &[("SMTP_URL", &mail.url)]).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    add_virtual_authenticator(&driver, &browser).await;
+
+    register_in(&browser, &base, "alice").await;
+    browser.goto(&format!("{base}/account/passkeys")).await.unwrap();
+    wait_until(
+        &browser,
+        "return document.getElementById('passkey-add') && !document.getElementById('passkey-add').hidden;",
+        "return document.body.innerHTML;",
+    )
+    .await;
+    fill(&browser, "passkey-name", "Virtual key").await;
+    browser.find(Locator::Id("passkey-add-button")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "return document.body.textContent.includes('Passkey “Virtual key” added.');",
+        "return document.body.textContent;",
+    )
+    .await;
+    assert!(browser.source().await.unwrap().contains("never used"));
+    let notice = mail.message_matching("alice@example.com", "A passkey was added").await;
+    assert!(helpers::unfolded(&notice.data).contains("Virtual key"), "the notice names the passkey");
+
+    submit(&browser, "/logout").await;
+    wait_for_path(&browser, "/login").await;
+    wait_until(
+        &browser,
+        "return !document.getElementById('passkey-login').hidden;",
+        "return document.body.innerHTML;",
+    )
+    .await;
+    // Chromium's virtual authenticator answers the page's conditional (autofill) request at once,
+    // so the sign-in may finish before the button is pressed: either way is a passkey sign-in.
+    for _ in 0..50 {
+        if browser.current_url().await.unwrap().path() == "/dashboard" {
+            break;
+        }
+        if let Ok(button) = browser.find(Locator::Id("passkey-login-button")).await {
+            let _ = button.click().await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_path(&browser, "/dashboard").await;
+    assert!(browser.source().await.unwrap().contains("Welcome, alice"), "the passkey logged alice in");
+    let db = gatehouse::db::connect(&database.url, true).await.unwrap();
+    let alice = gatehouse::db::users::find_by_email(&db, "alice@example.com").await.unwrap().unwrap();
+    let events = gatehouse::db::audit_events::recent_for_user(&db, alice.id, 20).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| (e.kind.as_str(), e.detail.as_deref())).collect();
+    assert!(kinds.contains(&("login", Some("passkey"))), "{kinds:?}");
+    assert!(kinds.iter().any(|(kind, _)| *kind == "passkey_added"), "{kinds:?}");
+
+    // Remove it: the password again.
+    browser.goto(&format!("{base}/account/passkeys")).await.unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("Virtual key") && page.contains("last used"), "its use is recorded");
+    browser.find(Locator::Css(".passkey-item summary")).await.unwrap().click().await.unwrap();
+    let password = browser.find(Locator::Css("input[id^='remove-password-']")).await.unwrap();
+    password.send_keys(PASSWORD).await.unwrap();
+    browser
+        .find(Locator::Css("form[action$='/remove'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &browser,
+        "return document.body.textContent.includes('Passkey removed.');",
+        "return document.body.textContent;",
+    )
+    .await;
+    assert!(browser.source().await.unwrap().contains("You have no passkeys yet."));
+
+    browser.close().await.unwrap();
+}
+
+async fn add_passkey_in(browser: &Client, base: &str, name: &str) {
+    browser.goto(&format!("{base}/account/passkeys")).await.unwrap();
+    wait_until(
+        browser,
+        "return document.getElementById('passkey-add') && !document.getElementById('passkey-add').hidden;",
+        "return document.body.innerHTML;",
+    )
+    .await;
+    fill(browser, "passkey-name", name).await;
+    browser.find(Locator::Id("passkey-add-button")).await.unwrap().click().await.unwrap();
+    wait_until(
+        browser,
+        &format!("return document.body.textContent.includes('Passkey “{name}” added.');"),
+        "return document.body.textContent;",
+    )
+    .await;
+}
+
+/// Opens /login and signs in with the passkey (conditional request or button), until the page
+/// leaves for the dashboard or the script shows a refusal; returns that message ("" on success).
+async fn try_passkey_sign_in(browser: &Client, base: &str) -> String {
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    let status = "return (document.getElementById('passkey-login-status') || {}).textContent || '';";
+    for _ in 0..50 {
+        if browser.current_url().await.unwrap().path() == "/dashboard" {
+            return String::new();
+        }
+        let said = js(browser, status).await.as_str().unwrap_or_default().to_owned();
+        if !said.is_empty() && !said.starts_with("Follow") && !said.starts_with("Checking") {
+            return said;
+        }
+        if said.is_empty()
+            && let Ok(button) = browser.find(Locator::Id("passkey-login-button")).await
+        {
+            let _ = button.click().await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the passkey sign-in neither succeeded nor failed: {}", js(browser, status).await);
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it with --ignored"]
+async fn a_passkey_does_not_let_in_a_deactivated_user_or_an_unconfirmed_address() {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let database = TestDb::create_shared().await;
+    let base = serve_with(&database, "localhost", &[("REQUIRE_CONFIRMED_EMAIL", "true")]).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    add_virtual_authenticator(&driver, &browser).await;
+    let db = gatehouse::db::connect(&database.url, true).await.unwrap();
+    let clock = Clock::default();
+    let set_confirmed = async |confirmed: bool| {
+        let value = if confirmed { "CURRENT_TIMESTAMP" } else { "NULL" };
+        let sql = format!("UPDATE users SET email_confirmed_at = {value}");
+        db.execute_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+    };
+
+    browser.goto(&format!("{base}/register")).await.unwrap();
+    fill(&browser, "username", "alice").await;
+    fill(&browser, "email", "alice@example.com").await;
+    fill(&browser, "password", PASSWORD).await;
+    fill(&browser, "password_confirm", PASSWORD).await;
+    submit(&browser, "/register").await;
+    wait_for_path(&browser, "/login").await;
+    set_confirmed(true).await;
+    log_in_as(&browser, &base, "alice").await;
+    add_passkey_in(&browser, &base, "Key").await;
+    // Before logging out: the login page that follows signs in with the passkey at once (autofill).
+    set_confirmed(false).await;
+    submit(&browser, "/logout").await;
+    wait_for_path(&browser, "/login").await;
+    let alice = gatehouse::db::users::find_by_email(&db, "alice@example.com").await.unwrap().unwrap();
+
+    let said = try_passkey_sign_in(&browser, &base).await;
+    assert!(said.contains("Confirm your email address"), "{said}");
+
+    set_confirmed(true).await;
+    gatehouse::db::users::set_active(&db, alice.id, false, clock.now()).await.unwrap();
+    let said = try_passkey_sign_in(&browser, &base).await;
+    assert!(said.contains("could not be verified"), "{said}");
+    let events = gatehouse::db::audit_events::recent_for_user(&db, alice.id, 20).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "passkey_login_failed"));
+
+    // Reactivated: the button on the same page (its autofill request is spent) asks with a prompt.
+    gatehouse::db::users::set_active(&db, alice.id, true, clock.now()).await.unwrap();
+    browser.find(Locator::Id("passkey-login-button")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, "/dashboard").await;
+    assert!(browser.source().await.unwrap().contains("Welcome, alice"));
+
+    browser.close().await.unwrap();
 }
