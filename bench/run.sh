@@ -627,7 +627,8 @@ kill "$BOUNCED_APP_PID" "$BOUNCER_PID" 2>/dev/null || true
 wait "$BOUNCED_APP_PID" "$BOUNCER_PID" 2>/dev/null || true
 BOUNCED_APP_PID=""
 BOUNCER_PID=""
-BOUNCED_PROBLEMS=$(grep -cE '^[0-9TZ:.-]+ (WARN|ERROR) ' "$WORK/bounced-app.log" || true)
+# Expected: the notice that passkeys are off (this run's site is an IP address). Anything else fails.
+BOUNCED_PROBLEMS=$(grep -E '^[0-9TZ:.-]+ (WARN|ERROR) ' "$WORK/bounced-app.log" | grep -vc 'passkeys are off' || true)
 [ "$BOUNCED_PROBLEMS" = 0 ] || { tail -n 20 "$WORK/bounced-app.log" >&2; fail "the instance behind PgBouncer logged $BOUNCED_PROBLEMS WARN/ERROR lines"; }
 
 # ---------------------------------------------------------------------------------------------------
@@ -778,8 +779,8 @@ fi
   echo "| 404 page requests/s ÷ pgbench tps | $(rounded "$NOTFOUND_VS_PGBENCH") | ≥ 0.4 | $T_NOTFOUND |"
   echo
   echo "Targets $ENFORCED: $((${#TARGETS[@]} - FAILED)) of ${#TARGETS[@]} met. The app's log has $APP_LOG_PROBLEMS WARN or ERROR lines" \
-    "(bench/last-run-app.log); $((LOGIN_USERS + 1)) of them are expected: each registration's confirmation email" \
-    "fails against the closed SMTP port the run gives the app."
+    "(bench/last-run-app.log); $((LOGIN_USERS + 2)) of them are expected: each registration's confirmation email" \
+    "fails against the closed SMTP port the run gives the app, and a notice says passkeys are off (the site is an IP address)."
   echo
   echo "$QUIET CPU over the 2 s before each scenario (percent of all cores):"
   echo

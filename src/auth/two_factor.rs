@@ -53,6 +53,9 @@ pub enum TwoFactorError {
     /// TOTP is not on for this user.
     #[error("two-factor authentication is not on")]
     NotEnabled,
+    /// Too many wrong codes: the user's codes are locked until then.
+    #[error("too many wrong codes")]
+    Throttled { until: DateTime<Utc> },
     #[error("database error in two-factor authentication")]
     Database(#[from] sea_orm::DbErr),
     #[error("could not hash or verify the password")]
@@ -333,6 +336,27 @@ pub async fn second_step(
     client_ip: Option<&str>,
     code: &str,
 ) -> Result<SecondStep, TwoFactorError> {
+    let step = throttled_check(db, clock, keys, limits, user_id, client_ip, code).await?;
+    if matches!(step, SecondStep::Passed { .. }) {
+        // The login is complete only now (the password step did not record it).
+        db::users::record_login(db, user_id, clock.now()).await?;
+    }
+    Ok(step)
+}
+
+/// A code checked on the user's code budget (and the client IP's, when there is one): counted
+/// before it is checked, so parallel guesses get no more than the budget; wrong codes count, a
+/// right one gives the budget back. The login step and every settings form that asks for a code
+/// share the one budget, so guesses cannot be spread over them.
+async fn throttled_check(
+    db: &Db,
+    clock: &Clock,
+    keys: &SecretKeys,
+    limits: &Limits,
+    user_id: i64,
+    client_ip: Option<&str>,
+    code: &str,
+) -> Result<SecondStep, TwoFactorError> {
     let now = clock.now();
     let budget = Key::two_factor_user(user_id);
     let ip_key = client_ip.map(Key::login_ip);
@@ -364,28 +388,34 @@ pub async fn second_step(
         passed => {
             let ip_budget = ip_key.as_ref().map(|key| (key, &limits.login_ip));
             throttle::succeeded(db, &budget, ip_budget, now).await?;
-            // The login is complete only now (the password step did not record it).
-            db::users::record_login(db, user_id, now).await?;
             Ok(SecondStep::Passed { code: passed, lock_ended })
         }
     }
 }
 
+/// What the settings forms that need the user at the keyboard ask for: the current password and a
+/// code (TOTP or recovery).
+pub struct Reauth<'a> {
+    pub current_password: &'a str,
+    pub code: &'a str,
+}
+
 /// Re-authentication for turning TOTP off or replacing the recovery codes: the password, then a
-/// code (used up).
+/// code (used up), on the same code budget as the login step.
 async fn reauthenticate(
     db: &Db,
     hasher: &PasswordHasher,
     clock: &Clock,
     keys: &SecretKeys,
+    limits: &Limits,
     user_id: i64,
-    current_password: &str,
-    code: &str,
+    reauth: &Reauth<'_>,
 ) -> Result<CodeCheck, TwoFactorError> {
-    accounts::check_current_password(db, hasher, user_id, current_password).await?;
-    match check_code(db, clock, keys, user_id, code).await? {
-        CodeCheck::Wrong => Err(wrong_code()),
-        passed => Ok(passed),
+    accounts::check_current_password(db, hasher, user_id, reauth.current_password).await?;
+    match throttled_check(db, clock, keys, limits, user_id, None, reauth.code).await? {
+        SecondStep::Passed { code, .. } => Ok(code),
+        SecondStep::Refused { .. } => Err(wrong_code()),
+        SecondStep::Throttled { until } => Err(TwoFactorError::Throttled { until }),
     }
 }
 
@@ -395,11 +425,11 @@ pub async fn disable(
     hasher: &PasswordHasher,
     clock: &Clock,
     keys: &SecretKeys,
+    limits: &Limits,
     user_id: i64,
-    current_password: &str,
-    code: &str,
+    reauth: &Reauth<'_>,
 ) -> Result<CodeCheck, TwoFactorError> {
-    let passed = reauthenticate(db, hasher, clock, keys, user_id, current_password, code).await?;
+    let passed = reauthenticate(db, hasher, clock, keys, limits, user_id, reauth).await?;
     db::two_factor::delete_for_user(db, user_id).await?;
     Ok(passed)
 }
@@ -410,11 +440,11 @@ pub async fn regenerate_recovery_codes(
     hasher: &PasswordHasher,
     clock: &Clock,
     keys: &SecretKeys,
+    limits: &Limits,
     user_id: i64,
-    current_password: &str,
-    code: &str,
+    reauth: &Reauth<'_>,
 ) -> Result<Vec<String>, TwoFactorError> {
-    reauthenticate(db, hasher, clock, keys, user_id, current_password, code).await?;
+    reauthenticate(db, hasher, clock, keys, limits, user_id, reauth).await?;
     let (codes, hashes) = new_recovery_codes()?;
     db::two_factor::replace_recovery_codes(db, user_id, hashes, clock.now()).await?;
     Ok(codes)

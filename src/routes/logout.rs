@@ -1,4 +1,5 @@
 use actix_identity::Identity;
+use actix_session::SessionExt as _;
 use actix_web::{
     HttpRequest, HttpResponse,
     http::{StatusCode, header},
@@ -16,8 +17,11 @@ pub async fn submit(
     user: MaybeUser,
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
-    if let Some(identity) = identity {
-        identity.logout();
+    match identity {
+        Some(identity) => identity.logout(),
+        // Not logged in, but a session may still hold a login waiting for its second factor: it
+        // ends here too (the row is deleted), so the code page is no longer reachable.
+        None => req.get_session().purge(),
     }
     if let Some(user) = user.0 {
         audit.record(Event::LoggedOut, Some(user.id), None).await;

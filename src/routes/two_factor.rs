@@ -15,7 +15,7 @@ use crate::{
         confirmation,
         safe_next::safe_next,
         session::{self as session_keys, PendingLogin},
-        two_factor::{self, CodeCheck, Enrolment, SecondStep, TwoFactorError},
+        two_factor::{self, CodeCheck, Enrolment, Reauth, SecondStep, TwoFactorError},
     },
     db::{self, users::User},
     mail::Email,
@@ -108,7 +108,18 @@ pub async fn login_submit(
         client_ip.as_deref(),
         &form.code,
     )
-    .await?;
+    .await;
+    let step = match step {
+        Ok(step) => step,
+        // Turned off (by the user elsewhere, an administrator or the shell) since the password step:
+        // the password alone now logs in, so the browser starts again from the password.
+        Err(TwoFactorError::NotEnabled) => {
+            session_keys::forget_pending_login(&req.get_session());
+            flash::send(&req, flash::Level::Info, "Two-factor authentication was turned off: log in again.");
+            return Ok(see_other(Route::Login));
+        }
+        Err(error) => return Err(error.into()),
+    };
     match step {
         SecondStep::Passed { code, lock_ended } => {
             if lock_ended {
@@ -235,14 +246,15 @@ pub async fn disable(
     state: web::Data<AppState>,
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
+    let reauth = Reauth { current_password: &form.current_password, code: &form.code };
     let disabled = two_factor::disable(
         &state.db,
         &state.hasher,
         &state.clock,
         &state.two_factor_keys,
+        &state.settings.throttle,
         user.id,
-        &form.current_password,
-        &form.code,
+        &reauth,
     )
     .await;
     match disabled {
@@ -268,14 +280,15 @@ pub async fn regenerate(
     state: web::Data<AppState>,
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
+    let reauth = Reauth { current_password: &form.current_password, code: &form.code };
     let regenerated = two_factor::regenerate_recovery_codes(
         &state.db,
         &state.hasher,
         &state.clock,
         &state.two_factor_keys,
+        &state.settings.throttle,
         user.id,
-        &form.current_password,
-        &form.code,
+        &reauth,
     )
     .await;
     match regenerated {
@@ -313,6 +326,10 @@ async fn refused(
         TwoFactorError::NotEnabled => {
             flash::send(req, flash::Level::Info, "Two-factor authentication is not on.");
             Ok(see_other(Route::AccountTwoFactor))
+        }
+        TwoFactorError::Throttled { until } => {
+            log::warn!("refused a code for user {}: codes locked until {until}", user.id);
+            views::too_many_codes(req, until, state.clock.now())
         }
         other => Err(other.into()),
     }

@@ -89,6 +89,15 @@ pub fn too_many_attempts(
     )
 }
 
+/// The 429 page for an account whose two-factor codes are locked after too many wrong ones.
+pub fn too_many_codes(
+    req: &HttpRequest,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<HttpResponse, AppError> {
+    throttled(req, until, now, false, "There have been too many wrong codes for this account")
+}
+
 /// The 429 page for an address that had its share of confirmation emails.
 pub fn too_many_emails(
     req: &HttpRequest,

@@ -589,3 +589,71 @@ async fn one_code_sent_twice_at_once_logs_in_once() {
         assert_eq!(passed, 1, "round {round}: {} and {}", ra.status, rb.status);
     }
 }
+
+/// Outside attack, finding 1: TOTP removed while a login waits for its code was a 500.
+#[actix_web::test]
+async fn a_second_factor_removed_during_the_half_step_sends_the_browser_back_to_the_password() {
+    let app = TestApp::spawn().await;
+    user_with_totp(&app, "alice").await;
+    let waiting = app.client();
+    assert_redirects_to(&waiting.log_in("alice", PASSWORD).await, "/login/two-factor");
+
+    gatehouse::auth::two_factor::clear(&app.db, app.user_id("alice").await).await.unwrap();
+
+    let res = send_code(&waiting, "123456").await;
+    assert_redirects_to(&res, "/login");
+    assert!(waiting.get("/login").await.body.contains("log in again"));
+    assert_redirects_to(&waiting.get("/login/two-factor").await, "/login");
+    assert_redirects_to(&waiting.get("/dashboard").await, "/login?next=/dashboard");
+    assert_redirects_to(&waiting.log_in("alice", PASSWORD).await, "/dashboard");
+}
+
+/// Outside attack, finding 2: wrong codes on the forms that turn TOTP off or replace the recovery
+/// codes count on the same per-account budget as the login step's.
+#[actix_web::test]
+async fn wrong_codes_on_the_settings_forms_are_throttled_with_the_login_step() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_LOGIN_FAILURES", "3".to_owned());
+    })
+    .await;
+    let client = app.logged_in_client("alice").await;
+    let (secret, _) = enable(&app, &client).await;
+    next_step(&app);
+    let page = "/account/two-factor";
+    for action in ["/account/two-factor/totp/disable", "/account/two-factor/recovery-codes"] {
+        let res = post(&client, page, action, &[("current_password", PASSWORD), ("code", "000000")]).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{action}");
+    }
+    let waiting = app.client();
+    waiting.log_in("alice", PASSWORD).await;
+    assert_eq!(send_code(&waiting, "000000").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Three wrong codes in all: locked on every form, even with the right code.
+    let action = "/account/two-factor/totp/disable";
+    let right = code(&app, &secret, 0);
+    let res = post(&client, page, action, &[("current_password", PASSWORD), ("code", &right)]).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
+    assert!(res.header("retry-after").is_some());
+    assert!(totp_on(&app, "alice").await);
+    assert_eq!(send_code(&waiting, &right).await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Outside attack, finding 5: logging out during the half-step ends it.
+#[actix_web::test]
+async fn logging_out_during_the_half_step_ends_it() {
+    let app = TestApp::spawn().await;
+    let (secret, _) = user_with_totp(&app, "alice").await;
+    let waiting = app.client();
+    assert_redirects_to(&waiting.log_in("alice", PASSWORD).await, "/login/two-factor");
+    let before = waiting.session_cookie().expect("the half-step has a session");
+
+    // The code page's "Cancel this sign-in" button.
+    assert_redirects_to(&waiting.submit("/login/two-factor", "/logout", &[]).await, "/login");
+
+    assert_redirects_to(&waiting.get("/login/two-factor").await, "/login");
+    let replay = app.client();
+    replay.set_cookie("gatehouse_session", &before);
+    assert_redirects_to(&replay.get("/login/two-factor").await, "/login");
+    assert_redirects_to(&send_code(&replay, &code(&app, &secret, 0)).await, "/login");
+    assert_eq!(app.count_rows("sessions").await, 0);
+}
