@@ -239,7 +239,9 @@ pub async fn confirm_enrolment(
     };
     let (codes, hashes) = new_recovery_codes()?;
     let txn = db::begin_write(db).await?;
-    if !db::two_factor::enable(&txn, user_id, i64::try_from(step).unwrap_or(i64::MAX), now).await? {
+    // Only the enrolment whose secret the code matched: one started since (another tab) is not it.
+    let step = i64::try_from(step).unwrap_or(i64::MAX);
+    if !db::two_factor::enable(&txn, user_id, &row.totp_secret, step, now).await? {
         return Err(TwoFactorError::NoEnrolment);
     }
     db::two_factor::replace_recovery_codes(&txn, user_id, hashes, now).await?;

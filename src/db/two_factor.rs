@@ -62,11 +62,13 @@ pub async fn start_enrolment(
     Ok(true)
 }
 
-/// Switches a pending enrolment on, the step of its first code used up. False when there was no
-/// pending enrolment (finished by another request, or never started).
+/// Switches a pending enrolment on, the step of its first code used up, if it still holds the secret
+/// the code was checked against. False when there was no such enrolment (finished by another
+/// request, never started, or replaced by a newer one since the code was checked).
 pub async fn enable(
     db: &impl ConnectionTrait,
     user_id: i64,
+    sealed_secret: &str,
     step: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, sea_orm::DbErr> {
@@ -75,6 +77,7 @@ pub async fn enable(
         .col_expr(two_factor::Column::LastUsedStep, Expr::value(step))
         .col_expr(two_factor::Column::UpdatedAt, Expr::value(now))
         .filter(two_factor::Column::UserId.eq(user_id))
+        .filter(two_factor::Column::TotpSecret.eq(sealed_secret))
         .filter(two_factor::Column::EnabledAt.is_null())
         .exec(db)
         .await?;

@@ -657,3 +657,21 @@ async fn logging_out_during_the_half_step_ends_it() {
     assert_redirects_to(&send_code(&replay, &code(&app, &secret, 0)).await, "/login");
     assert_eq!(app.count_rows("sessions").await, 0);
 }
+
+/// Outside attack, finding 4: a code checked against one enrolment's secret turned on a newer
+/// enrolment (another tab) whose secret the user never confirmed. Pinned where the race is decided.
+#[actix_web::test]
+async fn a_code_checked_against_one_enrolment_cannot_turn_on_a_newer_one() {
+    use gatehouse::db::two_factor as rows;
+    let app = TestApp::spawn().await;
+    app.logged_in_client("alice").await;
+    let id = app.user_id("alice").await;
+    let now = app.clock.now();
+    assert!(rows::start_enrolment(&app.db, id, "sealed-first".to_owned(), now).await.unwrap());
+    assert!(rows::start_enrolment(&app.db, id, "sealed-second".to_owned(), now).await.unwrap());
+
+    assert!(!rows::enable(&app.db, id, "sealed-first", 1, now).await.unwrap(), "the first was replaced");
+    assert!(!totp_on(&app, "alice").await);
+    assert!(rows::enable(&app.db, id, "sealed-second", 1, now).await.unwrap());
+    assert!(totp_on(&app, "alice").await);
+}
