@@ -754,10 +754,10 @@ async fn a_user_adds_a_passkey_logs_out_signs_in_with_it_and_removes_it() {
             break;
         }
         assert!(matches!(path.as_str(), "/login" | "/account/passkeys"), "logging out led to {path}");
-        if let Ok(button) = browser.find(Locator::Id("passkey-login-button")).await {
-            if button.is_displayed().await.unwrap_or(false) {
-                let _ = button.click().await;
-            }
+        if let Ok(button) = browser.find(Locator::Id("passkey-login-button")).await
+            && button.is_displayed().await.unwrap_or(false)
+        {
+            let _ = button.click().await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
