@@ -169,12 +169,20 @@
     var addStatus = document.getElementById("passkey-add-status");
     var unsupported = document.getElementById("passkey-unsupported");
     var nameInput = document.getElementById("passkey-name");
+    var passwordInput = document.getElementById("passkey-current-password");
+    var codeInput = document.getElementById("passkey-code");
     add.hidden = false;
     if (unsupported) unsupported.hidden = true;
     addButton.addEventListener("click", function () {
       addButton.disabled = true;
       say(addStatus, "Follow your browser's prompt to create a passkey…");
-      post("/account/passkeys/options", addToken).then(function (options) {
+      // The password (and code) prove it is the account's owner at the keyboard, not a stolen session.
+      post("/account/passkeys/options", addToken, {
+        current_password: passwordInput ? passwordInput.value : "",
+        code: codeInput ? codeInput.value : ""
+      }).then(function (options) {
+        if (passwordInput) passwordInput.value = "";
+        if (codeInput) codeInput.value = "";
         return navigator.credentials.create(creationOptions(options));
       }).then(function (credential) {
         say(addStatus, "Saving your passkey…");

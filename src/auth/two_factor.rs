@@ -421,6 +421,30 @@ async fn reauthenticate(
     }
 }
 
+/// Re-authentication before adding something that signs in on its own (a passkey, which stands for
+/// both factors): the current password, and with TOTP on a code as well, on the same code budget
+/// as the login step. Without it a stolen session could add a passkey that outlives a password reset.
+pub async fn confirm_presence(
+    db: &Db,
+    hasher: &PasswordHasher,
+    clock: &Clock,
+    keys: &SecretKeys,
+    limits: &Limits,
+    user_id: i64,
+    reauth: &Reauth<'_>,
+) -> Result<Option<CodeCheck>, TwoFactorError> {
+    if db::two_factor::is_enabled(db, user_id).await? {
+        if reauth.code.trim().is_empty() {
+            accounts::check_current_password(db, hasher, user_id, reauth.current_password).await?;
+            let errors = FieldErrors::from([("code", "Enter the code from your app.".to_owned())]);
+            return Err(TwoFactorError::Invalid(errors));
+        }
+        return reauthenticate(db, hasher, clock, keys, limits, user_id, reauth).await.map(Some);
+    }
+    accounts::check_current_password(db, hasher, user_id, reauth.current_password).await?;
+    Ok(None)
+}
+
 /// Turns TOTP off (password and a code first); the recovery codes go with it.
 pub async fn disable(
     db: &Db,

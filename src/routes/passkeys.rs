@@ -21,6 +21,8 @@ use crate::{
         passkeys::{self, LoginOutcome, PasskeyError, PendingLogin, RelyingParty, RenameError},
         safe_next::safe_next,
         session::{store_passkey_registration, take_passkey_registration},
+        throttle,
+        two_factor::{self, CodeCheck, Reauth, TwoFactorError},
     },
     mail::Email,
     web::{
@@ -74,19 +76,63 @@ async fn render_list(
     let mut context = tera::Context::new();
     context.insert("passkeys", &passkeys);
     context.insert("passkeys_available", &state.passkeys.is_some());
+    context.insert("two_factor_on", &crate::db::two_factor::is_enabled(&state.db, user.id).await?);
     context.insert("error_id", &error.as_ref().map(|(id, _)| *id));
     context.insert("error", &error.map(|(_, message)| message));
     views::render(req, status, "passkeys.html", context)
 }
 
-/// `POST /account/passkeys/options`: the options for `navigator.credentials.create`; the state
-/// stays in the session.
+/// What the options request carries: the user at the keyboard proves it, as for any change that
+/// could outlive a stolen session.
+#[derive(Deserialize)]
+struct AddOptionsRequest {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /account/passkeys/options`: after the current password (and, with TOTP on, a code), the
+/// options for `navigator.credentials.create`; the state stays in the session.
 pub async fn add_options(
     req: HttpRequest,
     user: CurrentUser,
+    body: web::Bytes,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let Some(rp) = relying_party(&state) else { return Ok(refusal(&PasskeyError::Unavailable)) };
+    let Ok(request) = serde_json::from_slice::<AddOptionsRequest>(&body) else {
+        return Ok(refusal(&PasskeyError::Invalid));
+    };
+    let reauth = Reauth { current_password: &request.current_password, code: &request.code };
+    let presence = two_factor::confirm_presence(
+        &state.db,
+        &state.hasher,
+        &state.clock,
+        &state.two_factor_keys,
+        &state.settings.throttle,
+        user.id,
+        &reauth,
+    )
+    .await;
+    match presence {
+        Ok(Some(CodeCheck::Recovery { left })) => {
+            let detail = Some(format!("{left} recovery code(s) left"));
+            audit.record(Event::RecoveryCodeUsed, Some(user.id), detail).await;
+        }
+        Ok(_) => {}
+        Err(TwoFactorError::Invalid(errors)) => {
+            let message = errors.get("current_password").or_else(|| errors.get("code"));
+            let message = message.map_or("Check the password and code.", String::as_str);
+            return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, message, None));
+        }
+        Err(TwoFactorError::Throttled { until }) => {
+            let retry_after = throttle::retry_after_seconds(until, state.clock.now());
+            return Ok(refusal(&PasskeyError::Throttled { retry_after }));
+        }
+        Err(error) => return Err(error.into()),
+    }
     match passkeys::start_registration(rp, &state.db, &state.clock, user.id, &user.username).await {
         Ok((options, pending)) => {
             store_passkey_registration(&req.get_session(), &pending)?;

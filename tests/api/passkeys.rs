@@ -77,7 +77,14 @@ async fn the_passkeys_page_and_its_endpoints_need_a_login() {
     let visitor = app.client();
     assert_redirects_to(&visitor.get("/account/passkeys").await, "/login?next=/account/passkeys");
     let token = page_token(&visitor, "/login").await;
-    let res = post_json(&visitor, "/account/passkeys/options", Some(&token), ORIGIN, &json!({})).await;
+    let res = post_json(
+        &visitor,
+        "/account/passkeys/options",
+        Some(&token),
+        ORIGIN,
+        &json!({"current_password": PASSWORD}),
+    )
+    .await;
     assert_ne!(res.status, StatusCode::OK);
     assert_eq!(app.count_rows("passkeys").await, 0);
 }
@@ -92,7 +99,14 @@ async fn registration_options_name_this_site_and_ask_for_a_discoverable_credenti
     assert!(page.body.contains("You have no passkeys yet."));
     let token = page_token(&alice, "/account/passkeys").await;
 
-    let res = post_json(&alice, "/account/passkeys/options", Some(&token), ORIGIN, &json!({})).await;
+    let res = post_json(
+        &alice,
+        "/account/passkeys/options",
+        Some(&token),
+        ORIGIN,
+        &json!({"current_password": PASSWORD}),
+    )
+    .await;
 
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     let options = json_of(&res);
@@ -102,8 +116,16 @@ async fn registration_options_name_this_site_and_ask_for_a_discoverable_credenti
     assert!(public_key["challenge"].as_str().is_some_and(|c| c.len() >= 43), "a 256-bit challenge");
     assert_eq!(public_key["authenticatorSelection"]["residentKey"], "required");
     assert_eq!(public_key["authenticatorSelection"]["userVerification"], "required");
-    let again =
-        json_of(&post_json(&alice, "/account/passkeys/options", Some(&token), ORIGIN, &json!({})).await);
+    let again = json_of(
+        &post_json(
+            &alice,
+            "/account/passkeys/options",
+            Some(&token),
+            ORIGIN,
+            &json!({"current_password": PASSWORD}),
+        )
+        .await,
+    );
     assert_ne!(
         again["publicKey"]["challenge"], public_key["challenge"],
         "every ceremony has its own challenge"
@@ -179,12 +201,26 @@ async fn forged_or_garbled_registrations_are_refused_clearly_and_store_nothing()
         json!({ "nothing": true }),
         json!("a string"),
     ] {
-        post_json(&alice, "/account/passkeys/options", Some(&token), ORIGIN, &json!({})).await;
+        post_json(
+            &alice,
+            "/account/passkeys/options",
+            Some(&token),
+            ORIGIN,
+            &json!({"current_password": PASSWORD}),
+        )
+        .await;
         let res = add(body.clone()).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}: {}", res.body);
         assert!(json_of(&res)["error"].as_str().is_some(), "{body}: a message for the script");
     }
-    post_json(&alice, "/account/passkeys/options", Some(&token), ORIGIN, &json!({})).await;
+    post_json(
+        &alice,
+        "/account/passkeys/options",
+        Some(&token),
+        ORIGIN,
+        &json!({"current_password": PASSWORD}),
+    )
+    .await;
     let res = alice
         .post_raw(
             "/account/passkeys/add",
@@ -263,7 +299,14 @@ async fn a_registration_expires_after_five_minutes() {
     let app = TestApp::spawn().await;
     let alice = app.logged_in_client("alice").await;
     let token = page_token(&alice, "/account/passkeys").await;
-    post_json(&alice, "/account/passkeys/options", Some(&token), ORIGIN, &json!({})).await;
+    post_json(
+        &alice,
+        "/account/passkeys/options",
+        Some(&token),
+        ORIGIN,
+        &json!({"current_password": PASSWORD}),
+    )
+    .await;
     app.clock.advance(std::time::Duration::from_secs(5 * 60 + 1));
     let res = post_json(
         &alice,
@@ -422,4 +465,54 @@ async fn spent_challenges_are_purged_once_they_have_expired() {
     app.clock.advance(std::time::Duration::from_secs(5 * 60 + 1));
     assert_eq!(purge().await.unwrap().passkey_challenges, 1);
     assert_eq!(app.count_rows("passkey_challenges").await, 0);
+}
+
+/// Outside attack: a stolen session alone could add a passkey, which then signed in without the
+/// password or the TOTP code even after the victim reset the password. Adding one now needs the
+/// current password, and with TOTP on a code too (on the login step's code budget).
+#[actix_web::test]
+async fn adding_a_passkey_needs_the_password_and_with_totp_on_a_code() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_LOGIN_FAILURES", "3".to_owned());
+    })
+    .await;
+    let alice = app.logged_in_client("alice").await;
+    let options = "/account/passkeys/options";
+    let token = page_token(&alice, "/account/passkeys").await;
+    for body in [json!({}), json!({"current_password": "not my password"})] {
+        let res = post_json(&alice, options, Some(&token), ORIGIN, &body).await;
+        assert_refused(&res, StatusCode::UNPROCESSABLE_ENTITY, "password");
+    }
+    let res =
+        post_json(&alice, "/account/passkeys/add", Some(&token), ORIGIN, &json!({"credential": {}})).await;
+    assert_refused(&res, StatusCode::BAD_REQUEST, "");
+    assert_eq!(app.count_rows("passkeys").await, 0);
+
+    // TOTP on: the password alone is not enough, a wrong code counts, three lock.
+    let secret = crate::two_factor::turn_on(&app, &alice).await;
+    let page = alice.get("/account/passkeys").await.body;
+    assert!(page.contains("id=\"passkey-code\""), "the page asks for the code");
+    let token = page_token(&alice, "/account/passkeys").await;
+    let res = post_json(&alice, options, Some(&token), ORIGIN, &json!({"current_password": PASSWORD})).await;
+    assert_refused(&res, StatusCode::UNPROCESSABLE_ENTITY, "code");
+    let right = crate::two_factor::current_code(&app, &secret);
+    let res = post_json(
+        &alice,
+        options,
+        Some(&token),
+        ORIGIN,
+        &json!({"current_password": PASSWORD, "code": right}),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(json_of(&res)["publicKey"]["challenge"].is_string());
+    for _ in 0..3 {
+        let wrong = json!({"current_password": PASSWORD, "code": "000000"});
+        let res = post_json(&alice, options, Some(&token), ORIGIN, &wrong).await;
+        assert_refused(&res, StatusCode::UNPROCESSABLE_ENTITY, "code");
+    }
+    let locked = json!({"current_password": PASSWORD, "code": "000000"});
+    let res = post_json(&alice, options, Some(&token), ORIGIN, &locked).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
+    assert!(res.header("retry-after").is_some());
 }

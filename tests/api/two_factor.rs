@@ -675,3 +675,13 @@ async fn a_code_checked_against_one_enrolment_cannot_turn_on_a_newer_one() {
     assert!(rows::enable(&app.db, id, "sealed-second", 1, now).await.unwrap());
     assert!(totp_on(&app, "alice").await);
 }
+
+/// For other features' tests: turns TOTP on for a logged-in client; its secret.
+pub(crate) async fn turn_on(app: &TestApp, client: &TestClient) -> String {
+    enable(app, client).await.0
+}
+
+/// The code of the current step (a step later than the one `turn_on` used up).
+pub(crate) fn current_code(app: &TestApp, secret: &str) -> String {
+    code(app, secret, 0)
+}

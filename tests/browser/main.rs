@@ -733,6 +733,7 @@ async fn a_user_adds_a_passkey_logs_out_signs_in_with_it_and_removes_it() {
     )
     .await;
     fill(&browser, "passkey-name", "Virtual key").await;
+    fill(&browser, "passkey-current-password", PASSWORD).await;
     browser.find(Locator::Id("passkey-add-button")).await.unwrap().click().await.unwrap();
     wait_until(
         &browser,
@@ -804,6 +805,7 @@ async fn add_passkey_in(browser: &Client, base: &str, name: &str) {
     )
     .await;
     fill(browser, "passkey-name", name).await;
+    fill(browser, "passkey-current-password", PASSWORD).await;
     browser.find(Locator::Id("passkey-add-button")).await.unwrap().click().await.unwrap();
     wait_until(
         browser,
