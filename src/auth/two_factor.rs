@@ -261,8 +261,9 @@ pub enum CodeCheck {
 }
 
 /// Checks and uses up a code: a 6-digit TOTP code for the current step or one either side, later
-/// than the last step used, or an unused recovery code.
-pub async fn check_code(
+/// than the last step used, or an unused recovery code. Private: every caller goes through
+/// `throttled_check`, so no code is ever checked outside the account's budget.
+async fn check_code(
     db: &Db,
     clock: &Clock,
     keys: &SecretKeys,
@@ -482,6 +483,11 @@ pub async fn clear(db: &Db, user_id: i64) -> Result<bool, TwoFactorError> {
     Ok(db::two_factor::delete_for_user(db, user_id).await?)
 }
 
+/// Whether the account asks for a code after its password.
+pub async fn is_on(db: &Db, user_id: i64) -> Result<bool, TwoFactorError> {
+    Ok(db::two_factor::is_enabled(db, user_id).await?)
+}
+
 /// The status the account page shows.
 pub struct Status {
     pub enabled: bool,
@@ -489,7 +495,7 @@ pub struct Status {
 }
 
 pub async fn status(db: &Db, user_id: i64) -> Result<Status, TwoFactorError> {
-    let enabled = db::two_factor::is_enabled(db, user_id).await?;
+    let enabled = is_on(db, user_id).await?;
     let recovery_codes_left =
         if enabled { db::two_factor::unused_recovery_codes(db, user_id).await? } else { 0 };
     Ok(Status { enabled, recovery_codes_left })

@@ -15,6 +15,7 @@ use crate::{
         confirmation::{self, ConfirmError, Resent},
         password::Password,
         session::{self as session_keys, current_session_id},
+        two_factor,
     },
     db,
     web::{
@@ -263,7 +264,7 @@ async fn render(
         .map(|event| EventView::new(event, now))
         .collect();
     let email_status = confirmation::status(&state.db, &state.clock, user.id).await?;
-    let two_factor_enabled = db::two_factor::is_enabled(&state.db, user.id).await?;
+    let two_factor_enabled = two_factor::is_on(&state.db, user.id).await?;
     csrf::form_token(req)?;
     // After a failure, focus (and so scroll to) the first field with a message in the form that
     // failed, wherever it is on this long page; on a plain visit, nothing is focused.

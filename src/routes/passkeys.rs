@@ -76,7 +76,7 @@ async fn render_list(
     let mut context = tera::Context::new();
     context.insert("passkeys", &passkeys);
     context.insert("passkeys_available", &state.passkeys.is_some());
-    context.insert("two_factor_on", &crate::db::two_factor::is_enabled(&state.db, user.id).await?);
+    context.insert("two_factor_on", &two_factor::is_on(&state.db, user.id).await?);
     context.insert("error_id", &error.as_ref().map(|(id, _)| *id));
     context.insert("error", &error.map(|(_, message)| message));
     views::render(req, status, "passkeys.html", context)
