@@ -146,10 +146,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     server.run().await.context("running the HTTP server")
 }
 
-/// Each argon2 hash takes 19 MiB. glibc's malloc raises its mmap threshold after the first such block
-/// is freed and from then on keeps these blocks in per-thread heaps, so the process would hold on to
-/// every block it ever hashed with. A fixed threshold and two arenas keep big blocks in `mmap`, handed
-/// back to the system after each hash: resident memory stays near what is in use (issue 4's 64 MiB).
+/// Each argon2 hash takes 19 MiB. Hashing threads keep theirs while logins keep coming and free it
+/// after a quiet spell (`auth::password`). glibc's malloc raises its mmap threshold after the first
+/// such block is freed and from then on keeps these blocks in per-thread heaps, so a freed block
+/// would stay resident. A fixed threshold and two arenas keep big blocks in `mmap`, handed back to
+/// the system when freed: resident memory stays near what is in use (issue 4's 64 MiB).
 fn return_hashing_memory_to_the_system() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
