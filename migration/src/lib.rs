@@ -15,6 +15,7 @@ mod m20261201_000007_add_email_confirmed_at_to_users;
 mod m20261201_000008_create_email_confirmation_tokens;
 mod m20261203_000009_create_two_factor;
 mod m20261203_000010_create_passkeys;
+mod m20261203_000011_drop_throttle_updated_at_index;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_create_email_confirmation_tokens::Migration),
             Box::new(m20261203_000009_create_two_factor::Migration),
             Box::new(m20261203_000010_create_passkeys::Migration),
+            Box::new(m20261203_000011_drop_throttle_updated_at_index::Migration),
         ]
     }
 }
