@@ -33,6 +33,8 @@ pub struct Settings {
     pub migrate_on_start: bool,
     /// `false` behind a transaction-pooling proxy (PgBouncer before 1.21): see `db::Db`.
     pub statement_cache: bool,
+    /// Most connections the pool opens; `None`: the backend's default (`db::connect`).
+    pub pool_size: Option<u32>,
     /// A correct password logs in only once the account's email address is confirmed.
     pub require_confirmed_email: bool,
 }
@@ -66,6 +68,7 @@ impl fmt::Debug for Settings {
             .field("hash_threads", &self.hash_threads)
             .field("migrate_on_start", &self.migrate_on_start)
             .field("statement_cache", &self.statement_cache)
+            .field("pool_size", &self.pool_size)
             .field("require_confirmed_email", &self.require_confirmed_email)
             .finish()
     }
@@ -280,6 +283,9 @@ pub struct SettingsArgs {
     /// carry named prepared statements from one transaction to the next).
     #[arg(long, env = "DATABASE_STATEMENT_CACHE", default_value = "on", global = true)]
     database_statement_cache: Option<String>,
+    /// Most database connections this instance opens (1-1000). Default: 10 on Postgres, 4 on SQLite.
+    #[arg(long, env = "DATABASE_POOL_SIZE", global = true)]
+    database_pool_size: Option<String>,
     /// `true`: a correct password logs in only once the account's email address is confirmed.
     #[arg(long, env = "REQUIRE_CONFIRMED_EMAIL", default_value = "false", global = true)]
     require_confirmed_email: Option<String>,
@@ -446,6 +452,18 @@ impl Settings {
                 }
             },
         };
+        let pool_size = match non_empty(&args.database_pool_size) {
+            None => None,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => Some(n),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "DATABASE_POOL_SIZE",
+                        reason: format!("`{raw}` is not a whole number from 1 to 1000"),
+                    });
+                }
+            },
+        };
         let raw_min = non_empty(&args.password_min_length).unwrap_or(DEFAULT_PASSWORD_MIN_LENGTH);
         let password_min_length = match raw_min.parse::<usize>() {
             Ok(n) if (8..=1024).contains(&n) => n,
@@ -498,6 +516,7 @@ impl Settings {
             hash_threads,
             migrate_on_start: switch(&args.migrate_on_start, "MIGRATE_ON_START", true)?,
             statement_cache: switch(&args.database_statement_cache, "DATABASE_STATEMENT_CACHE", true)?,
+            pool_size,
             require_confirmed_email: switch(&args.require_confirmed_email, "REQUIRE_CONFIRMED_EMAIL", false)?,
         })
     }
@@ -623,6 +642,17 @@ mod tests {
         for bad in ["0", "257", "two", "-1"] {
             let err = Settings::from_lookup(lookup(&[("HASH_THREADS", bad)])).unwrap_err();
             assert!(err.to_string().contains("HASH_THREADS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_pool_size_defaults_per_backend_and_takes_one_to_a_thousand() {
+        assert_eq!(Settings::from_lookup(lookup(&[])).unwrap().pool_size, None);
+        let set = Settings::from_lookup(lookup(&[("DATABASE_POOL_SIZE", " 12 ")])).unwrap();
+        assert_eq!(set.pool_size, Some(12));
+        for bad in ["0", "1001", "ten", "-3"] {
+            let err = Settings::from_lookup(lookup(&[("DATABASE_POOL_SIZE", bad)])).unwrap_err();
+            assert!(err.to_string().contains("DATABASE_POOL_SIZE"), "{bad}: {err}");
         }
     }
 

@@ -72,7 +72,7 @@ pub fn app(
 
 /// Opens the pool as the settings say.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Db> {
-    db::connect(&settings.database_url, settings.statement_cache)
+    db::connect_sized(&settings.database_url, settings.statement_cache, settings.pool_size)
         .await
         .with_context(|| format!("connecting to the database ({})", database_kind(&settings.database_url)))
 }

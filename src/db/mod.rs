@@ -20,9 +20,21 @@ use sea_orm::{
 
 pub use handle::Db;
 
-/// Opens the pool. SQL is logged at DEBUG, never at INFO (it would drown the access log).
-/// `statement_cache: false` is for a transaction-pooling proxy in front of Postgres (see `Db`).
+/// Opens the pool with the default size. SQL is logged at DEBUG, never at INFO (it would drown the
+/// access log). `statement_cache: false` is for a transaction-pooling proxy in front of Postgres
+/// (see `Db`).
 pub async fn connect(database_url: &str, statement_cache: bool) -> Result<Db, DbErr> {
+    connect_sized(database_url, statement_cache, None).await
+}
+
+/// `connect` with at most `pool_size` connections (`DATABASE_POOL_SIZE`); `None`: 10 on Postgres,
+/// 4 on SQLite (one writer: a small pool avoids "database is locked" under write bursts), 1 for an
+/// in-memory SQLite database (each connection would be a database of its own).
+pub async fn connect_sized(
+    database_url: &str,
+    statement_cache: bool,
+    pool_size: Option<u32>,
+) -> Result<Db, DbErr> {
     let mut options = ConnectOptions::new(database_url.to_owned());
     options
         .sqlx_logging(true)
@@ -34,12 +46,11 @@ pub async fn connect(database_url: &str, statement_cache: bool) -> Result<Db, Db
         // a broken busy one fails its query, which is answered 503 and retried on the next request.
         .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if database_url.starts_with("sqlite:") {
-        // SQLite has one writer; a small pool avoids "database is locked" under write bursts.
-        options.max_connections(if database_url.contains(":memory:") { 1 } else { 4 });
+        options.max_connections(if database_url.contains(":memory:") { 1 } else { pool_size.unwrap_or(4) });
     } else {
-        // Twenty: with ten, a login storm's statements waiting on the hot throttle row of one client
-        // IP held most of the pool, and page views queued behind them (p99 ×3.7 in bench/run.sh).
-        options.max_connections(20).min_connections(1);
+        // Ten: on the benchmark's two cores more connections add no throughput (Postgres shares the
+        // cores), only memory on both sides; see bench/RESULTS.md for the login storm with ten.
+        options.max_connections(pool_size.unwrap_or(10)).min_connections(1);
         if !statement_cache {
             options.map_sqlx_postgres_opts(|options| options.statement_cache_capacity(0));
         }
