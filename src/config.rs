@@ -27,7 +27,7 @@ pub struct Settings {
     pub throttle: Limits,
     /// Password hashes allowed to wait for a hashing thread; past it, logins answer 503 at once.
     pub hash_queue_limit: usize,
-    /// Threads that hash passwords; each holds one 19 MiB argon2 block while it hashes.
+    /// Threads that hash passwords; each holds one 19 MiB argon2 block while logins keep coming.
     pub hash_threads: usize,
     /// `false` when migrations run separately (`gatehouse migrate` with a direct connection).
     pub migrate_on_start: bool,
@@ -272,7 +272,7 @@ pub struct SettingsArgs {
     /// Password hashes that may wait for a hashing thread; more answer 503 at once. 0 = no bound.
     #[arg(long, env = "HASH_QUEUE_LIMIT", default_value = DEFAULT_HASH_QUEUE_LIMIT, global = true)]
     hash_queue_limit: Option<String>,
-    /// Password hashing threads, each holding a 19 MiB argon2 block while it hashes: peak memory
+    /// Password hashing threads, each holding a 19 MiB argon2 block while logins keep coming: peak memory
     /// grows by that much per thread. Default: one per core.
     #[arg(long, env = "HASH_THREADS", global = true)]
     hash_threads: Option<String>,
@@ -283,7 +283,7 @@ pub struct SettingsArgs {
     /// carry named prepared statements from one transaction to the next).
     #[arg(long, env = "DATABASE_STATEMENT_CACHE", default_value = "on", global = true)]
     database_statement_cache: Option<String>,
-    /// Most database connections this instance opens (1-1000). Default: 10 on Postgres, 4 on SQLite.
+    /// Most database connections this instance opens (1-1000). Default: 20 on Postgres, 4 on SQLite.
     #[arg(long, env = "DATABASE_POOL_SIZE", global = true)]
     database_pool_size: Option<String>,
     /// `true`: a correct password logs in only once the account's email address is confirmed.
