@@ -442,28 +442,12 @@ impl Settings {
         let hash_queue_limit = count(&args.hash_queue_limit, "HASH_QUEUE_LIMIT", DEFAULT_HASH_QUEUE_LIMIT)?;
         let hash_threads = match non_empty(&args.hash_threads) {
             None => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            Some(raw) => match raw.trim().parse::<usize>() {
-                Ok(n) if (1..=256).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "HASH_THREADS",
-                        reason: format!("`{raw}` is not a whole number from 1 to 256"),
-                    });
-                }
-            },
+            Some(raw) => whole_number_in(raw, "HASH_THREADS", 1..=256)?,
         };
-        let pool_size = match non_empty(&args.database_pool_size) {
-            None => None,
-            Some(raw) => match raw.trim().parse::<u32>() {
-                Ok(n) if (1..=1000).contains(&n) => Some(n),
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "DATABASE_POOL_SIZE",
-                        reason: format!("`{raw}` is not a whole number from 1 to 1000"),
-                    });
-                }
-            },
-        };
+        let pool_size = non_empty(&args.database_pool_size)
+            .map(|raw| whole_number_in(raw, "DATABASE_POOL_SIZE", 1..=1000))
+            .transpose()?
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
         let raw_min = non_empty(&args.password_min_length).unwrap_or(DEFAULT_PASSWORD_MIN_LENGTH);
         let password_min_length = match raw_min.parse::<usize>() {
             Ok(n) if (8..=1024).contains(&n) => n,
@@ -549,6 +533,21 @@ fn count(value: &Option<String>, name: &'static str, default: &str) -> Result<u3
         name,
         reason: format!("`{raw}` is not a whole number (0 turns it off)"),
     })
+}
+
+/// A whole number within `range`, surrounding spaces allowed.
+fn whole_number_in(
+    raw: &str,
+    name: &'static str,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    match raw.trim().parse::<usize>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            name,
+            reason: format!("`{raw}` is not a whole number from {} to {}", range.start(), range.end()),
+        }),
+    }
 }
 
 fn duration(value: &Option<String>, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
