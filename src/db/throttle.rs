@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use entity::throttle_counters;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    sea_query::{Expr, ExprTrait as _, OnConflict},
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Order, QueryFilter,
+    sea_query::{Expr, ExprTrait as _, LockType, OnConflict, Query},
 };
 
 pub use entity::throttle_counters::Model as Counter;
@@ -41,6 +41,10 @@ pub async fn count_failures(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
+    // Postgres locks the rows of an upsert in the order of its VALUES: in key order, like every
+    // statement here that writes several counters, so two of them can never wait for each other.
+    let mut keys = keys.to_vec();
+    keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let in_window = keys.iter().fold(Condition::any(), |any, (key, window_start)| {
         any.add(
             Expr::col((Entity, Column::Key))
@@ -87,6 +91,7 @@ pub async fn settle_success(
     if let Some(give_back) = give_back {
         rows = rows.add(Column::Key.eq(give_back).and(Column::Failures.gt(0)));
     }
+    let rows = in_key_order(db, rows);
     Entity::update_many()
         .col_expr(
             Column::Failures,
@@ -113,6 +118,26 @@ pub async fn settle_success(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The counters `rows` selects, for a statement that writes several: on Postgres locked first, in
+/// key order. An UPDATE locks its rows in the order its plan finds them (a bitmap scan: their place
+/// on disk), so a login settling its name and IP and another one counting the same two in key order
+/// could each hold the row the other waits for: a deadlock, and one of them a 500. SQLite has no row
+/// locks: a writer holds the whole database.
+fn in_key_order(db: &impl ConnectionTrait, rows: Condition) -> Condition {
+    use throttle_counters::{Column, Entity};
+    if db.get_database_backend() != DbBackend::Postgres {
+        return rows;
+    }
+    let locked = Query::select()
+        .column(Column::Key)
+        .from(Entity)
+        .cond_where(rows)
+        .order_by(Column::Key, Order::Asc)
+        .lock(LockType::Update)
+        .to_owned();
+    Condition::all().add(Column::Key.in_subquery(locked))
 }
 
 /// Takes back one counted attempt (it turned out not to be a failure).

@@ -465,3 +465,84 @@ async fn an_overlong_login_name_is_a_plain_refusal_and_counts_on_the_ip() {
     }
     assert_eq!(app.client().log_in("x", WRONG).await.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Every statement that writes several counters locks them in key order (Postgres; SQLite has no row
+/// locks, a writer holds the whole database), so two logins from one IP, one counting its name and
+/// IP while the other settles the same two, can never each hold the row the other waits for: that
+/// deadlock ended one of them in a 500 under load. Each statement is started while another
+/// transaction holds the later key, and must by then hold the earlier one.
+#[actix_web::test]
+async fn statements_on_several_counters_lock_them_in_key_order() {
+    use gatehouse::db::throttle;
+    use sea_orm::{ConnectionTrait, DbBackend};
+
+    let app = TestApp::spawn().await;
+    if app.db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    let now = app.clock.now();
+    let window_start = now - chrono::Duration::minutes(15);
+    let (first, second) = ("login-ip:192.0.2.1", "login-name:someone");
+    // The earlier key is written last, so the later one comes first on disk, where a scan starts.
+    let put_first_last_on_disk = || async {
+        throttle::count_failure(&app.db, second, window_start, now).await.unwrap();
+        throttle::count_failure(&app.db, first, window_start, now).await.unwrap();
+    };
+
+    put_first_last_on_disk().await;
+    let db = app.db.clone();
+    let count = async move {
+        throttle::count_failures(&db, &[(second, window_start), (first, window_start)], now).await.map(drop)
+    };
+    assert!(holds_first_while_waiting_for_second(&app, first, second, count).await, "the upsert");
+
+    put_first_last_on_disk().await;
+    let db = app.db.clone();
+    let settle = async move { throttle::settle_success(&db, second, Some(first), now).await };
+    assert!(holds_first_while_waiting_for_second(&app, first, second, settle).await, "the settling");
+}
+
+/// Runs `statement` while another transaction holds `second`; true when, waiting for it, the
+/// statement already holds `first`.
+async fn holds_first_while_waiting_for_second(
+    app: &TestApp,
+    first: &str,
+    second: &str,
+    statement: impl std::future::Future<Output = Result<(), sea_orm::DbErr>> + 'static,
+) -> bool {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    let lock = |key: &str, nowait: &str| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!("SELECT key FROM throttle_counters WHERE key = $1 FOR UPDATE {nowait}"),
+            [key.into()],
+        )
+    };
+    let blocker = app.db.begin().await.unwrap();
+    blocker.query_one_raw(lock(second, "")).await.unwrap().expect("the counter exists");
+    let running = actix_web::rt::spawn(statement);
+
+    let waiting = Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+    let mut waits = false;
+    for _ in 0..500 {
+        let row = app.db.query_one_raw(waiting.clone()).await.unwrap().unwrap();
+        if row.try_get_by_index::<i64>(0).unwrap() > 0 {
+            waits = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(waits, "the statement never waited for the held row");
+
+    let probe = blocker.query_one_raw(lock(first, "NOWAIT")).await;
+    let held = match &probe {
+        Err(error) => error.to_string().contains("could not obtain lock"),
+        Ok(_) => false,
+    };
+    blocker.rollback().await.unwrap();
+    running.await.unwrap().expect("the statement completes once the row is free");
+    held
+}
