@@ -137,7 +137,34 @@ pub async fn record(
     origin: &Origin,
     detail: Option<String>,
 ) {
-    let new = db::audit_events::NewEvent {
+    let new = new_event(clock, event, user_id, origin, detail);
+    if let Err(error) = db::audit_events::insert(db, new).await {
+        log::error!("could not record the security event {}: {error}", event.code());
+    }
+}
+
+/// Records a completed login, whatever proved who the user is (a password, a second factor, a
+/// passkey): the user's last login time and the `LoggedIn` event, written together (one statement
+/// on Postgres). Unlike other events a failure is raised: the login could not be recorded either.
+pub async fn record_login(
+    db: &Db,
+    clock: &Clock,
+    user_id: i64,
+    origin: &Origin,
+    detail: Option<String>,
+) -> Result<(), sea_orm::DbErr> {
+    db::users::record_login(db, user_id, new_event(clock, Event::LoggedIn, Some(user_id), origin, detail))
+        .await
+}
+
+fn new_event(
+    clock: &Clock,
+    event: Event,
+    user_id: Option<i64>,
+    origin: &Origin,
+    detail: Option<String>,
+) -> db::audit_events::NewEvent {
+    db::audit_events::NewEvent {
         user_id,
         kind: event.code(),
         ip: origin.ip.clone(),
@@ -145,8 +172,5 @@ pub async fn record(
         request_id: origin.request_id.clone(),
         detail: detail.map(|d| d.chars().take(255).collect()),
         now: clock.now(),
-    };
-    if let Err(error) = db::audit_events::insert(db, new).await {
-        log::error!("could not record the security event {}: {error}", event.code());
     }
 }

@@ -180,7 +180,6 @@ pub async fn verify_login(
     clock: &Clock,
     user: Option<db::users::User>,
     password: Password,
-    completes_login: bool,
 ) -> Result<db::users::User, AuthError> {
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let verification = hasher.verify(password.clone(), stored_hash).await?;
@@ -196,9 +195,6 @@ pub async fn verify_login(
         let fresh = hasher.hash(password).await?;
         db::users::set_password_hash(db, user.id, fresh, clock.now()).await?;
         log::info!("rehashed the password of user {} with current parameters", user.id);
-    }
-    if completes_login {
-        db::users::record_login(db, user.id, clock.now()).await?;
     }
     Ok(user)
 }

@@ -99,7 +99,7 @@ pub async fn log_in(
         Reservation::Allowed { lock_ended, .. } => lock_ended,
     };
 
-    match accounts::verify_login(db, hasher, clock, user, attempt.password, !second_factor).await {
+    match accounts::verify_login(db, hasher, clock, user, attempt.password).await {
         Ok(user) => {
             // Successes never count: the budget is whole again, and the IP gets its attempt back.
             let ip_budget = ip_key.as_ref().map(|key| (key, &limits.login_ip));

@@ -339,12 +339,7 @@ pub async fn second_step(
     client_ip: Option<&str>,
     code: &str,
 ) -> Result<SecondStep, TwoFactorError> {
-    let step = throttled_check(db, clock, keys, limits, user_id, client_ip, code).await?;
-    if matches!(step, SecondStep::Passed { .. }) {
-        // The login is complete only now (the password step did not record it).
-        db::users::record_login(db, user_id, clock.now()).await?;
-    }
-    Ok(step)
+    throttled_check(db, clock, keys, limits, user_id, client_ip, code).await
 }
 
 /// A code checked on the user's code budget (and the client IP's, when there is one): counted

@@ -152,7 +152,7 @@ pub(super) async fn complete_login_by(
     log::info!("user {} logged in from {}", user.id, ip.as_deref().unwrap_or("unknown"));
     let detail = [method, remember.then_some("remember me")].into_iter().flatten().collect::<Vec<_>>();
     let detail = (!detail.is_empty()).then(|| detail.join(", "));
-    audit.record(Event::LoggedIn, Some(user.id), detail).await;
+    audit.record_login(user.id, detail).await?;
     let mut res = match next {
         Some(path) => see_other_path(&path),
         None => see_other(Route::Dashboard),

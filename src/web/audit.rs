@@ -19,6 +19,11 @@ impl Audit {
         audit::record(&self.state.db, &self.state.clock, event, user_id, &self.origin, detail).await;
     }
 
+    /// Records a completed login of `user_id` from this request (`audit::record_login`).
+    pub async fn record_login(&self, user_id: i64, detail: Option<String>) -> Result<(), sea_orm::DbErr> {
+        audit::record_login(&self.state.db, &self.state.clock, user_id, &self.origin, detail).await
+    }
+
     /// Records without making the request wait: for events whose timing must not reveal whether an
     /// account exists.
     pub fn record_in_background(&self, event: Event, user_id: Option<i64>, detail: Option<String>) {

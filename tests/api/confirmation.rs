@@ -311,6 +311,8 @@ async fn with_require_confirmed_email_a_correct_password_waits_for_the_link() {
     assert!(waiting.body.contains("alice@example.com") && waiting.body.contains("action=\"/confirm-email\""));
     assert!(client.session_cookie().is_none());
     assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+    let alice = gatehouse::db::users::find_by_id(&app.db, app.user_id("alice").await).await.unwrap().unwrap();
+    assert_eq!(alice.last_login_at, None, "a password alone, without the link, is not a login");
 
     // A wrong password, or an unknown name, learns nothing about the account.
     let wrong = app.client().log_in("alice", "not the password at all").await;

@@ -197,6 +197,10 @@ async fn a_totp_login_asks_for_the_code_and_is_anonymous_until_then() {
     let done = send_code(&client, &code(&app, &secret, 0)).await;
     assert_redirects_to(&done, "/dashboard");
     assert_ne!(client.session_cookie().unwrap(), pending_cookie, "a new session key");
+    let logins = events(&app, "alice", "login").await;
+    let alice = gatehouse::db::users::find_by_id(&app.db, app.user_id("alice").await).await.unwrap().unwrap();
+    assert_eq!(logins.len(), 1, "one login, recorded at the code");
+    assert_eq!(alice.last_login_at, Some(logins[0].created_at));
     assert!(client.get("/dashboard").await.body.contains("Welcome, alice"));
     assert_redirects_to(&client.get("/login/two-factor").await, "/dashboard");
 }

@@ -770,6 +770,8 @@ async fn a_user_adds_a_passkey_logs_out_signs_in_with_it_and_removes_it() {
     let kinds: Vec<_> = events.iter().map(|e| (e.kind.as_str(), e.detail.as_deref())).collect();
     assert!(kinds.contains(&("login", Some("passkey"))), "{kinds:?}");
     assert!(kinds.iter().any(|(kind, _)| *kind == "passkey_added"), "{kinds:?}");
+    let passkey_login = events.iter().find(|e| e.detail.as_deref() == Some("passkey")).unwrap();
+    assert_eq!(alice.last_login_at, Some(passkey_login.created_at), "a passkey login is a login too");
 
     // Remove it: the password again.
     browser.goto(&format!("{base}/account/passkeys")).await.unwrap();
