@@ -112,14 +112,17 @@ pub async fn register(
         errors.insert("email", message);
         String::new()
     });
-    if let Err((field, message)) = policy::check_new_password(
+    if let Err((field, message)) = policy::check_new_password_on(
+        hasher,
         &registration.password,
         &registration.password_confirm,
         min_password_length,
         &username,
         &email,
         policy::PASSWORD_FIELDS,
-    ) {
+    )
+    .await?
+    {
         errors.insert(field, message);
     }
     let key = username_key(&username);
@@ -299,7 +302,8 @@ pub async fn change_password(
 ) -> Result<PasswordChanged, ChangeError> {
     let PasswordChange { current_password, new_password, new_password_confirm } = change;
     let user = check_current_password(db, hasher, user_id, current_password.expose()).await?;
-    policy::check_new_password(
+    policy::check_new_password_on(
+        hasher,
         &new_password,
         &new_password_confirm,
         min_password_length,
@@ -307,6 +311,7 @@ pub async fn change_password(
         &user.email,
         policy::NEW_PASSWORD_FIELDS,
     )
+    .await?
     .map_err(|refusal| ChangeError::Invalid(FieldErrors::from([refusal])))?;
     let hash = hasher.hash(new_password).await?;
     // All or nothing: a new password must never be left with the other sessions still alive.

@@ -141,7 +141,8 @@ impl PasswordHasher {
         .await?
     }
 
-    async fn run<T: Send + 'static>(
+    /// Runs `work` on the hashing threads, under the same bound as the hashes.
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {

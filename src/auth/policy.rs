@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use super::password::Password;
+use super::password::{Password, PasswordError, PasswordHasher};
 
 /// The longest password accepted: long enough for any passphrase, short enough to bound hashing work.
 pub const MAX_LENGTH: usize = 1024;
@@ -95,8 +95,24 @@ pub const NEW_PASSWORD_FIELDS: NewPasswordFields =
     NewPasswordFields { password: "new_password", confirm: "new_password_confirm" };
 
 /// The one check of a new password, wherever it is chosen (register, change, reset): the policy,
-/// then the confirmation. The refusal names the field to show it beside.
-pub fn check_new_password(
+/// then the confirmation, on the hashing threads: zxcvbn's estimate takes milliseconds, which on an
+/// async worker would hold up every other request on it. The outer error is the pool's (busy,
+/// gone); the refusal inside names the field to show it beside.
+pub async fn check_new_password_on(
+    hasher: &PasswordHasher,
+    password: &Password,
+    confirm: &Password,
+    min_length: usize,
+    username: &str,
+    email: &str,
+    fields: NewPasswordFields,
+) -> Result<Result<(), (&'static str, String)>, PasswordError> {
+    let (password, confirm) = (password.clone(), confirm.clone());
+    let (username, email) = (username.to_owned(), email.to_owned());
+    hasher.run(move || check_new_password(&password, &confirm, min_length, &username, &email, fields)).await
+}
+
+fn check_new_password(
     password: &Password,
     confirm: &Password,
     min_length: usize,

@@ -100,7 +100,8 @@ pub async fn complete(
     password_confirm: Password,
 ) -> Result<db::users::User, ResetError> {
     let user = check(db, clock, token_hash).await?;
-    policy::check_new_password(
+    policy::check_new_password_on(
+        hasher,
         &password,
         &password_confirm,
         min_password_length,
@@ -108,6 +109,7 @@ pub async fn complete(
         &user.email,
         policy::PASSWORD_FIELDS,
     )
+    .await?
     .map_err(|refusal| ResetError::Invalid(FieldErrors::from([refusal])))?;
     let hash = hasher.hash(password).await?;
     let row =
