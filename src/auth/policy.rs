@@ -109,24 +109,17 @@ pub async fn check_new_password_on(
 ) -> Result<Result<(), (&'static str, String)>, PasswordError> {
     let (password, confirm) = (password.clone(), confirm.clone());
     let (username, email) = (username.to_owned(), email.to_owned());
-    hasher.run(move || check_new_password(&password, &confirm, min_length, &username, &email, fields)).await
-}
-
-fn check_new_password(
-    password: &Password,
-    confirm: &Password,
-    min_length: usize,
-    username: &str,
-    email: &str,
-    fields: NewPasswordFields,
-) -> Result<(), (&'static str, String)> {
-    if let Err(violation) = check(password, min_length, username, email) {
-        return Err((fields.password, violation.to_string()));
-    }
-    if password.expose() != confirm.expose() {
-        return Err((fields.confirm, "The two passwords do not match.".to_owned()));
-    }
-    Ok(())
+    hasher
+        .run(move || {
+            if let Err(violation) = check(&password, min_length, &username, &email) {
+                return Err((fields.password, violation.to_string()));
+            }
+            if password.expose() != confirm.expose() {
+                return Err((fields.confirm, "The two passwords do not match.".to_owned()));
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// Django's 20,000 common passwords (`django/contrib/auth/common-passwords.txt.gz` of the Django
