@@ -192,15 +192,23 @@ cpu_sample() {
 # scenarios that started on a machine more than 10% busy.
 QUIET_LOG=""
 NOISY=0
+# The previous scenario's last requests (logins queued for a hash) may still be running when it
+# ends: the check waits for them, up to QUIET_WAIT seconds, rather than start on a busy machine.
+QUIET_WAIT=20
 quiet_check() {
-  local name=$1 busy steal
+  local name=$1 busy steal waited=0 after=""
   read -r busy steal <<<"$(cpu_sample)"
+  while awk -v b="$busy" 'BEGIN { exit !(b > 10) }' && [ "$waited" -lt "$QUIET_WAIT" ]; do
+    read -r busy steal <<<"$(cpu_sample)"
+    waited=$((waited + 2))
+  done
+  [ "$waited" = 0 ] || after=" (after waiting $waited s for the machine to go quiet)"
   QUIET_LOG+="| $name | $busy | $steal |"$'\n'
   if awk -v b="$busy" 'BEGIN { exit !(b > 10) }'; then
     NOISY=$((NOISY + 1))
-    note "CPU before \"$name\": busy $busy%, steal $steal% (over 10%: not a quiet machine)"
+    note "CPU before \"$name\": busy $busy%, steal $steal%$after (over 10%: not a quiet machine)"
   else
-    note "CPU before \"$name\": busy $busy%, steal $steal%"
+    note "CPU before \"$name\": busy $busy%, steal $steal%$after"
   fi
 }
 # CPU time used so far, in clock ticks (utime + stime, every thread): of the app, and of every postgres
@@ -362,17 +370,22 @@ for _ in $(seq 1 "$WARMUP_VIEWS"); do view_page; done
 note "$WARMUP_VIEWS warm-up views"
 LAST_APP_ACTIVITY=$(date +%s)
 
-# ---------------------------------------------------------------------------------------------------
-step "argon2 ceiling: argon2-rate $DURATION (the app is idle)"
-# `cargo run --release --bin argon2-rate -- <seconds>` runs, started directly so that
-# cargo cannot rebuild anything in the middle of a measurement.
-quiet_check "argon2-rate"
-run_child "$ARGON2_BIN" "$DURATION" >"$WORK/argon2.txt" || fail "argon2-rate failed"
-sed 's/^/   /' "$WORK/argon2.txt"
-ARGON2_PS=$(sed -n 's/.*per_second=\([0-9.]*\).*/\1/p' "$WORK/argon2.txt")
-[ -n "$ARGON2_PS" ] || fail "argon2-rate printed no per_second="
-POLICY_US=$(sed -n 's/.*policy_check_us=\([0-9.]*\).*/\1/p' "$WORK/argon2.txt")
-[ -n "$POLICY_US" ] || fail "argon2-rate printed no policy_check_us="
+# argon2 ceiling, round $1 (the app is idle): sets ARGON2_PS_$1, and POLICY_US. Run in turn with the
+# login scenario, like pgbench with the page views: this machine's speed drifts by ±10% over minutes,
+# and a ceiling taken minutes away from the logins could make their ratio by itself.
+argon2_round() {
+  local round=$1 file="$WORK/argon2-$1.txt" per_second
+  quiet_check "argon2-rate, round $round"
+  # `cargo run --release --bin argon2-rate -- <seconds>` runs, started directly so that
+  # cargo cannot rebuild anything in the middle of a measurement.
+  run_child "$ARGON2_BIN" "$DURATION" >"$file" || fail "argon2-rate failed"
+  sed 's/^/   /' "$file"
+  per_second=$(sed -n 's/.*per_second=\([0-9.]*\).*/\1/p' "$file")
+  [ -n "$per_second" ] || fail "argon2-rate printed no per_second="
+  printf -v "ARGON2_PS_$round" '%s' "$per_second"
+  POLICY_US=$(sed -n 's/.*policy_check_us=\([0-9.]*\).*/\1/p' "$file")
+  [ -n "$POLICY_US" ] || fail "argon2-rate printed no policy_check_us="
+}
 
 # ---------------------------------------------------------------------------------------------------
 # SQL statements per authenticated page view: the bench database's committed transactions (each
@@ -538,10 +551,15 @@ step "wrk GET /dashboard (logged in; its facts are one more read)"
 wrk_scenario "GET /dashboard" "$WORK/dashboard-page.txt" -H "$COOKIE_HEADER" \
   -s "$BENCH/wrk/check.lua" "$URL/dashboard" -- 200 "$WELCOME"
 
-step "wrk logins: GET /login + POST /login, a fresh form and CSRF token for each"
-read -r LOGIN_APP_TICKS_BEFORE LOGIN_PG_TICKS_BEFORE <<<"$(app_ticks) $(postgres_ticks)"
-wrk_scenario "logins" "$WORK/login.txt" -s "$BENCH/wrk/login.lua" "$URL" "${LOGIN_ARGS[@]}"
-read -r LOGIN_APP_TICKS_AFTER LOGIN_PG_TICKS_AFTER <<<"$(app_ticks) $(postgres_ticks)"
+for round in 1 2 3; do
+  step "argon2 ceiling: argon2-rate $DURATION, round $round of 3 (the app is idle)"
+  argon2_round "$round"
+  step "wrk logins: GET /login + POST /login, a fresh form and CSRF token for each, round $round of 3"
+  printf -v "LOGIN_TICKS_BEFORE_$round" '%s %s' "$(app_ticks)" "$(postgres_ticks)"
+  wrk_scenario "logins, round $round" "$WORK/login-$round.txt" -s "$BENCH/wrk/login.lua" "$URL" "${LOGIN_ARGS[@]}"
+  printf -v "LOGIN_TICKS_AFTER_$round" '%s %s' "$(app_ticks)" "$(postgres_ticks)"
+  printf -v "LOGIN_PS_$round" '%s' "$(login_rate "$WORK/login-$round.txt")"
+done
 
 step "wrk GET / (logged in) during a login storm ($STORM_CONNECTIONS connections logging in)"
 quiet_check "GET / logged in, during a login storm"
@@ -660,19 +678,23 @@ DASH_P99=$(median3 "$DASH_P99_1" "$DASH_P99_2" "$DASH_P99_3")
 PGBENCH_TPS=$(median3 "$PGBENCH_TPS_1" "$PGBENCH_TPS_2" "$PGBENCH_TPS_3")
 PGBENCH_P50=$(median3 "$PGBENCH_P50_1" "$PGBENCH_P50_2" "$PGBENCH_P50_3")
 PGBENCH_P99=$(median3 "$PGBENCH_P99_1" "$PGBENCH_P99_2" "$PGBENCH_P99_3")
-LOGIN_PS=$(login_rate "$WORK/login.txt")
-LOGIN_RPS=$(wrk_rps "$WORK/login.txt")
+LOGIN_PS=$(median3 "$LOGIN_PS_1" "$LOGIN_PS_2" "$LOGIN_PS_3")
+ARGON2_PS=$(median3 "$ARGON2_PS_1" "$ARGON2_PS_2" "$ARGON2_PS_3")
+# Latencies and CPU of a login from round 2, the middle one.
+LOGIN_RPS=$(wrk_rps "$WORK/login-2.txt")
 # CPU per page view (dashboard round 2, the middle one) and per login, on the app and on Postgres.
 read -r a_before p_before <<<"$DASH_TICKS_BEFORE_2"
 read -r a_after p_after <<<"$DASH_TICKS_AFTER_2"
 DASH_VIEWS_2=$(awk -v r="$DASH_RPS_2" -v d="$DURATION" 'BEGIN { printf "%d", r * d }')
 VIEW_APP_MS=$(cpu_ms_per "$a_before" "$a_after" "$DASH_VIEWS_2")
 VIEW_PG_MS=$(cpu_ms_per "$p_before" "$p_after" "$DASH_VIEWS_2")
-LOGINS_DONE=$(sed -n 's/.* logins=\([0-9]*\).*/\1/p' "$WORK/login.txt")
-LOGIN_APP_MS=$(cpu_ms_per "$LOGIN_APP_TICKS_BEFORE" "$LOGIN_APP_TICKS_AFTER" "$LOGINS_DONE")
-LOGIN_PG_MS=$(cpu_ms_per "$LOGIN_PG_TICKS_BEFORE" "$LOGIN_PG_TICKS_AFTER" "$LOGINS_DONE")
-LOGIN_P50=$(wrk_percentile_ms "$WORK/login.txt" 50%)
-LOGIN_P99=$(wrk_percentile_ms "$WORK/login.txt" 99%)
+LOGINS_DONE=$(sed -n 's/.* logins=\([0-9]*\).*/\1/p' "$WORK/login-2.txt")
+read -r a_before p_before <<<"$LOGIN_TICKS_BEFORE_2"
+read -r a_after p_after <<<"$LOGIN_TICKS_AFTER_2"
+LOGIN_APP_MS=$(cpu_ms_per "$a_before" "$a_after" "$LOGINS_DONE")
+LOGIN_PG_MS=$(cpu_ms_per "$p_before" "$p_after" "$LOGINS_DONE")
+LOGIN_P50=$(wrk_percentile_ms "$WORK/login-2.txt" 50%)
+LOGIN_P99=$(wrk_percentile_ms "$WORK/login-2.txt" 99%)
 DASHBOARD_RPS=$(wrk_rps "$WORK/dashboard-page.txt")
 DASHBOARD_P50=$(wrk_percentile_ms "$WORK/dashboard-page.txt" 50%)
 DASHBOARD_P99=$(wrk_percentile_ms "$WORK/dashboard-page.txt" 99%)
@@ -749,11 +771,11 @@ fi
   echo "| GET /no-such-page (404) | $NOTFOUND_RPS | $NOTFOUND_P50 | $NOTFOUND_P99 |"
   echo "| GET /, logged in: the page view (median of 3: $DASH_RPS_1, $DASH_RPS_2, $DASH_RPS_3) | $DASH_RPS | $DASH_P50 | $DASH_P99 |"
   echo "| pgbench -S, one indexed read, tps (median of 3: $PGBENCH_TPS_1, $PGBENCH_TPS_2, $PGBENCH_TPS_3) | $PGBENCH_TPS | $PGBENCH_P50 | $PGBENCH_P99 |"
-  echo "| logins (GET + POST /login), logins/s | $LOGIN_PS | $LOGIN_P50 | $LOGIN_P99 |"
+  echo "| logins (GET + POST /login), logins/s (median of 3: $LOGIN_PS_1, $LOGIN_PS_2, $LOGIN_PS_3; latencies of round 2) | $LOGIN_PS | $LOGIN_P50 | $LOGIN_P99 |"
   echo "| GET /dashboard, logged in (+1 read: its facts) | $DASHBOARD_RPS | $DASHBOARD_P50 | $DASHBOARD_P99 |"
   echo "| GET /, logged in, during a login storm ($STORM_LOGIN_PS logins/s) | $STORM_RPS | $STORM_P50 | $STORM_P99 |"
   echo "| GET /, logged in, another instance through PgBouncer (transaction mode, \`DATABASE_STATEMENT_CACHE=off\`, no TLS) | $BOUNCED_RPS | $BOUNCED_P50 | $BOUNCED_P99 |"
-  echo "| argon2id verifications/s, all cores | $ARGON2_PS | | |"
+  echo "| argon2id verifications/s, all cores (median of 3, each run just before a login round: $ARGON2_PS_1, $ARGON2_PS_2, $ARGON2_PS_3) | $ARGON2_PS | | |"
   echo "| password policy check (common list + zxcvbn), µs per check, one core | $POLICY_US | | |"
   echo
   echo "The logins row counts successful logins (303 to /dashboard); its latencies mix the GET and the"
