@@ -175,8 +175,8 @@ pub(crate) fn taken_email() -> String {
 
 /// Checks a password against the account found for a login name (`None`: no such account). Every
 /// failure costs one argon2 verification, so an unknown name cannot be told from a wrong password by
-/// timing. `auth::login` adds throttling around it. `completes_login` is false when a second factor
-/// is still to come: the last-login time is then recorded when it passes.
+/// timing. `auth::login` adds throttling around it. A completed login is recorded by the route
+/// (`audit::record_login`), once any second factor has passed.
 pub async fn verify_login(
     db: &Db,
     hasher: &PasswordHasher,

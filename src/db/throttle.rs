@@ -6,7 +6,7 @@ use entity::throttle_counters;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Order, QueryFilter,
-    sea_query::{Expr, ExprTrait as _, LockType, OnConflict, Query},
+    sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, OnConflict, Query},
 };
 
 pub use entity::throttle_counters::Model as Counter;
@@ -91,7 +91,7 @@ pub async fn settle_success(
     if let Some(give_back) = give_back {
         rows = rows.add(Column::Key.eq(give_back).and(Column::Failures.gt(0)));
     }
-    let rows = in_key_order(db, rows);
+    let rows = in_key_order(db, rows, Waiting::ForLockedRows);
     Entity::update_many()
         .col_expr(
             Column::Failures,
@@ -125,19 +125,30 @@ pub async fn settle_success(
 /// on disk), so a login settling its name and IP and another one counting the same two in key order
 /// could each hold the row the other waits for: a deadlock, and one of them a 500. SQLite has no row
 /// locks: a writer holds the whole database.
-fn in_key_order(db: &impl ConnectionTrait, rows: Condition) -> Condition {
+fn in_key_order(db: &impl ConnectionTrait, rows: Condition, waiting: Waiting) -> Condition {
     use throttle_counters::{Column, Entity};
     if db.get_database_backend() != DbBackend::Postgres {
         return rows;
     }
-    let locked = Query::select()
-        .column(Column::Key)
-        .from(Entity)
-        .cond_where(rows)
-        .order_by(Column::Key, Order::Asc)
-        .lock(LockType::Update)
-        .to_owned();
+    let mut locked = Query::select();
+    locked.column(Column::Key).from(Entity).cond_where(rows).order_by_expr(in_byte_order(), Order::Asc);
+    match waiting {
+        Waiting::ForLockedRows => locked.lock(LockType::Update),
+        Waiting::SkipLockedRows => locked.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked),
+    };
     Condition::all().add(Column::Key.in_subquery(locked))
+}
+
+/// What `in_key_order` does with a row another transaction holds.
+enum Waiting {
+    ForLockedRows,
+    SkipLockedRows,
+}
+
+/// Keys in the order Rust's `str` comparison puts them (the upsert's VALUES are sorted so), whatever
+/// the database's collation.
+fn in_byte_order() -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust(r#""key" COLLATE "C""#)
 }
 
 /// Takes back one counted attempt (it turned out not to be a failure).
@@ -193,11 +204,12 @@ pub async fn purge(
     quiet_since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<u64, sea_orm::DbErr> {
-    let purged = throttle_counters::Entity::delete_many()
-        .filter(throttle_counters::Column::UpdatedAt.lt(quiet_since))
-        .filter(no_running_lock(now))
-        .exec(db)
-        .await?;
+    use throttle_counters::{Column, Entity};
+    let stale = Condition::all().add(Column::UpdatedAt.lt(quiet_since)).add(no_running_lock(now));
+    // On Postgres in key order, like every statement that writes several counters, and past any row
+    // a login holds right now (it is not stale then, and the next purge will see it).
+    let rows = in_key_order(db, stale, Waiting::SkipLockedRows);
+    let purged = Entity::delete_many().filter(rows).exec(db).await?;
     Ok(purged.rows_affected)
 }
 

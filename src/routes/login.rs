@@ -147,17 +147,23 @@ pub(super) async fn complete_login_by(
     next: Option<String>,
     method: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
+    let detail = [method, remember.then_some("remember me")].into_iter().flatten().collect::<Vec<_>>();
+    let detail = (!detail.is_empty()).then(|| detail.join(", "));
+    // Recorded before the session changes: the session middleware saves whatever the handler
+    // answers, so a login begun and then not recorded would be an error page and a live session.
+    audit.record_login(user.id, detail).await?;
     begin_login(req, user, remember, &state.settings.trusted_proxies)?;
     let ip = client::client_ip(req, &state.settings.trusted_proxies);
     log::info!("user {} logged in from {}", user.id, ip.as_deref().unwrap_or("unknown"));
-    let detail = [method, remember.then_some("remember me")].into_iter().flatten().collect::<Vec<_>>();
-    let detail = (!detail.is_empty()).then(|| detail.join(", "));
-    audit.record_login(user.id, detail).await?;
     let mut res = match next {
         Some(path) => see_other_path(&path),
         None => see_other(Route::Dashboard),
     };
-    device::remember(&mut res, state, user)?;
+    if let Err(error) = device::remember(&mut res, state, user) {
+        // The same rule: an error page never comes with a session just begun.
+        req.get_session().purge();
+        return Err(error);
+    }
     Ok(res)
 }
 

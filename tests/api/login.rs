@@ -261,3 +261,32 @@ async fn the_login_form_writes_nothing_and_a_login_costs_five_statements() {
     };
     assert_eq!(app.statements.count(), expected, "POST /login: {:#?}", app.statements.sql());
 }
+
+#[actix_web::test]
+async fn a_login_that_cannot_be_recorded_logs_nobody_in() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let app = app_with_alice().await;
+    // The login's record fails, as it would on a lock timeout or a connection lost mid-statement.
+    let backend = app.db.get_database_backend();
+    let refuse: &[&str] = match backend {
+        DbBackend::Postgres => &[
+            "CREATE FUNCTION refuse_login_event() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.kind = 'login' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_login_event BEFORE INSERT ON audit_events FOR EACH ROW \
+             EXECUTE FUNCTION refuse_login_event()",
+        ],
+        _ => &["CREATE TRIGGER refuse_login_event BEFORE INSERT ON audit_events WHEN NEW.kind = 'login' \
+                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"],
+    };
+    for sql in refuse {
+        app.db.execute_raw(Statement::from_string(backend, *sql)).await.unwrap();
+    }
+
+    let client = app.client();
+    let res = client.log_in("alice", PASSWORD).await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!res.body.contains("refused by the test"), "no internals on the page");
+    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+    let alice = gatehouse::db::users::find_by_id(&app.db, app.user_id("alice").await).await.unwrap().unwrap();
+    assert_eq!(alice.last_login_at, None, "nothing of the login was kept");
+}
