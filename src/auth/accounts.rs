@@ -302,9 +302,9 @@ pub async fn change_password(
 ) -> Result<PasswordChanged, ChangeError> {
     let PasswordChange { current_password, new_password, new_password_confirm } = change;
     let user = check_current_password(db, hasher, user_id, current_password.expose()).await?;
-    policy::check_new_password_on(
+    let hash = policy::hash_new_password_on(
         hasher,
-        &new_password,
+        new_password,
         &new_password_confirm,
         min_password_length,
         &user.username,
@@ -313,7 +313,6 @@ pub async fn change_password(
     )
     .await?
     .map_err(|refusal| ChangeError::Invalid(FieldErrors::from([refusal])))?;
-    let hash = hasher.hash(new_password).await?;
     // All or nothing: a new password must never be left with the other sessions still alive.
     let txn = db::begin_write(db).await?;
     let epoch = db::users::change_password_hash(&txn, user.id, hash, clock.now()).await?;

@@ -218,7 +218,8 @@ fn hash_into(
 }
 
 /// A new PHC string (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`) with a random 16-byte salt.
-fn hash_now(password: &Password) -> Result<String, PasswordError> {
+/// Blocking: only for jobs already on the hashing threads.
+pub(super) fn hash_now(password: &Password) -> Result<String, PasswordError> {
     let failed = |e: &dyn fmt::Display| PasswordError::Argon2(e.to_string());
     let params = Params::DEFAULT;
     let mut salt = [0u8; 16];

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use super::password::{Password, PasswordError, PasswordHasher};
+use super::password::{Password, PasswordError, PasswordHasher, hash_now};
 
 /// The longest password accepted: long enough for any passphrase, short enough to bound hashing work.
 pub const MAX_LENGTH: usize = 1024;
@@ -94,6 +94,9 @@ pub const PASSWORD_FIELDS: NewPasswordFields =
 pub const NEW_PASSWORD_FIELDS: NewPasswordFields =
     NewPasswordFields { password: "new_password", confirm: "new_password_confirm" };
 
+/// Why a new password was refused: the field to show the message beside, and the message.
+pub type Refusal = (&'static str, String);
+
 /// The one check of a new password, wherever it is chosen (register, change, reset): the policy,
 /// then the confirmation, on the hashing threads: zxcvbn's estimate takes milliseconds, which on an
 /// async worker would hold up every other request on it. The outer error is the pool's (busy,
@@ -106,20 +109,55 @@ pub async fn check_new_password_on(
     username: &str,
     email: &str,
     fields: NewPasswordFields,
-) -> Result<Result<(), (&'static str, String)>, PasswordError> {
+) -> Result<Result<(), Refusal>, PasswordError> {
     let (password, confirm) = (password.clone(), confirm.clone());
     let (username, email) = (username.to_owned(), email.to_owned());
     hasher
-        .run(move || {
-            if let Err(violation) = check(&password, min_length, &username, &email) {
-                return Err((fields.password, violation.to_string()));
-            }
-            if password.expose() != confirm.expose() {
-                return Err((fields.confirm, "The two passwords do not match.".to_owned()));
-            }
-            Ok(())
-        })
+        .run(move || check_with_confirmation(&password, &confirm, min_length, &username, &email, fields))
         .await
+}
+
+/// `check_new_password_on`, and the hash of the password when it passes, as one job on the hashing
+/// threads (a change or a reset, where nothing else can refuse it): a refused password costs no
+/// hash, and an accepted one cannot pass the check and then find the queue full.
+pub async fn hash_new_password_on(
+    hasher: &PasswordHasher,
+    password: Password,
+    confirm: &Password,
+    min_length: usize,
+    username: &str,
+    email: &str,
+    fields: NewPasswordFields,
+) -> Result<Result<String, Refusal>, PasswordError> {
+    let confirm = confirm.clone();
+    let (username, email) = (username.to_owned(), email.to_owned());
+    hasher
+        .run(move || {
+            if let Err(refusal) =
+                check_with_confirmation(&password, &confirm, min_length, &username, &email, fields)
+            {
+                return Ok(Err(refusal));
+            }
+            hash_now(&password).map(Ok)
+        })
+        .await?
+}
+
+fn check_with_confirmation(
+    password: &Password,
+    confirm: &Password,
+    min_length: usize,
+    username: &str,
+    email: &str,
+    fields: NewPasswordFields,
+) -> Result<(), Refusal> {
+    if let Err(violation) = check(password, min_length, username, email) {
+        return Err((fields.password, violation.to_string()));
+    }
+    if password.expose() != confirm.expose() {
+        return Err((fields.confirm, "The two passwords do not match.".to_owned()));
+    }
+    Ok(())
 }
 
 /// Django's 20,000 common passwords (`django/contrib/auth/common-passwords.txt.gz` of the Django
@@ -187,6 +225,40 @@ impl CommonPasswords {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::password::Verification;
+
+    #[tokio::test]
+    async fn a_new_password_is_hashed_only_when_it_passes_the_policy_and_its_confirmation() {
+        let hasher = PasswordHasher::new(1, 0);
+        let hash = |password: &str, confirm: &str| {
+            let (password, confirm) = (Password::new(password), Password::new(confirm));
+            let hasher = hasher.clone();
+            async move {
+                hash_new_password_on(
+                    &hasher,
+                    password,
+                    &confirm,
+                    8,
+                    "someone",
+                    "someone@example.com",
+                    PASSWORD_FIELDS,
+                )
+                .await
+                .expect("the pool answers")
+            }
+        };
+        let refused = hash("password123", "password123").await.expect_err("common");
+        assert_eq!(refused, ("password", PolicyViolation::Common.to_string()));
+        let refused =
+            hash("copper violin marsh tundra", "copper violin marsh tundrx").await.expect_err("mismatch");
+        assert_eq!(refused.0, "password_confirm");
+
+        let stored =
+            hash("copper violin marsh tundra", "copper violin marsh tundra").await.expect("accepted");
+        let verified =
+            hasher.verify(Password::new("copper violin marsh tundra"), Some(stored)).await.unwrap();
+        assert!(matches!(verified, Verification::Valid { .. }), "{verified:?}");
+    }
 
     #[test]
     fn no_password_django_refuses_as_common_gets_in_even_at_the_lowest_minimum() {

@@ -100,9 +100,9 @@ pub async fn complete(
     password_confirm: Password,
 ) -> Result<db::users::User, ResetError> {
     let user = check(db, clock, token_hash).await?;
-    policy::check_new_password_on(
+    let hash = policy::hash_new_password_on(
         hasher,
-        &password,
+        password,
         &password_confirm,
         min_password_length,
         &user.username,
@@ -111,7 +111,6 @@ pub async fn complete(
     )
     .await?
     .map_err(|refusal| ResetError::Invalid(FieldErrors::from([refusal])))?;
-    let hash = hasher.hash(password).await?;
     let row =
         db::password_reset_tokens::find_by_hash(db, token_hash).await?.ok_or(ResetError::InvalidToken)?;
     // All or nothing: a used-up token with the old password, or a new password with live sessions,
