@@ -144,17 +144,19 @@ pub async fn record(
 }
 
 /// Records a completed login, whatever proved who the user is (a password, a second factor, a
-/// passkey): the user's last login time and the `LoggedIn` event, written together (one statement
-/// on Postgres). Unlike other events a failure is raised: the login could not be recorded either.
+/// passkey): the user's last login time and the `LoggedIn` event, written together, and with them
+/// what a password login owes the throttle counters (one statement on Postgres). Unlike other
+/// events a failure is raised: the login could not be recorded either.
 pub async fn record_login(
     db: &Db,
     clock: &Clock,
     user_id: i64,
     origin: &Origin,
     detail: Option<String>,
+    settle: Option<db::throttle::Success>,
 ) -> Result<(), sea_orm::DbErr> {
-    db::users::record_login(db, user_id, new_event(clock, Event::LoggedIn, Some(user_id), origin, detail))
-        .await
+    let event = new_event(clock, Event::LoggedIn, Some(user_id), origin, detail);
+    db::users::record_login(db, user_id, event, settle.as_ref()).await
 }
 
 fn new_event(

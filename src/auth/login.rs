@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{
     accounts::{self, AuthError},
     password::{Password, PasswordHasher},
-    throttle::{self, Key, Limits, Reservation},
+    throttle::{self, Key, Limits, Reservation, Settlement},
 };
 use crate::{clock::Clock, db};
 
@@ -35,11 +35,16 @@ pub struct Attempt<'a> {
 #[derive(Debug)]
 pub enum Outcome {
     LoggedIn {
-        user: db::users::User,
+        /// Boxed: the row is most of the outcome's size.
+        user: Box<db::users::User>,
         /// TOTP is on: the password was only the first step.
         second_factor: bool,
         /// A lock on this budget had run out (and is now recorded as over).
         lock_ended: bool,
+        /// Owed to the counters: settled with the login's record when it completes here, or by
+        /// itself (`throttle::settle`) when the password was only the first step or the account
+        /// may not log in yet.
+        settlement: Settlement,
     },
     /// Unknown name, wrong password or deactivated account: one answer for all three.
     Refused {
@@ -103,8 +108,8 @@ pub async fn log_in(
         Ok(user) => {
             // Successes never count: the budget is whole again, and the IP gets its attempt back.
             let ip_budget = ip_key.as_ref().map(|key| (key, &limits.login_ip));
-            throttle::succeeded(db, &budget, ip_budget, now).await?;
-            Ok(Outcome::LoggedIn { user, second_factor, lock_ended })
+            let settlement = Settlement::new(&budget, ip_budget);
+            Ok(Outcome::LoggedIn { user: Box::new(user), second_factor, lock_ended, settlement })
         }
         Err(AuthError::InvalidCredentials { user_id }) => {
             let lock_started = throttle::failed(db, &budget, &limits.login, &reservation, now).await?;

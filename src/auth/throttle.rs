@@ -186,16 +186,30 @@ pub async fn take(
     }
 }
 
-/// A login succeeded: its own budget forgets its count and lock history, and the attempt counted on
-/// the other one (the client IP) is given back, in one statement.
-pub async fn succeeded(
-    db: &Db,
-    budget: &Key,
-    give_back: Option<(&Key, &Limit)>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let give_back = give_back.filter(|(_, limit)| !limit.is_off()).map(|(key, _)| key.as_str());
-    db::throttle::settle_success(db, budget.as_str(), give_back, now).await
+/// What a success owes the counters: its own budget forgets its count and lock history, and the
+/// attempt counted on the other one (the client IP) is given back, in one statement. A password
+/// login that completes settles it with the login's record (`audit::record_login`); every other
+/// success settles it on its own (`settle`). Unsettled, the success would count as a failure.
+#[must_use = "a success that is never settled counts as a failure"]
+#[derive(Debug)]
+pub struct Settlement(db::throttle::Success);
+
+impl Settlement {
+    pub fn new(budget: &Key, give_back: Option<(&Key, &Limit)>) -> Self {
+        let give_back =
+            give_back.filter(|(_, limit)| !limit.is_off()).map(|(key, _)| key.as_str().to_owned());
+        Self(db::throttle::Success { forget: budget.as_str().to_owned(), give_back })
+    }
+
+    /// For the statement that settles it together with more.
+    pub fn into_success(self) -> db::throttle::Success {
+        self.0
+    }
+}
+
+/// Settles a success by itself (`Settlement`).
+pub async fn settle(db: &Db, settlement: Settlement, now: DateTime<Utc>) -> Result<(), DbErr> {
+    db::throttle::settle_success(db, &settlement.0, now).await
 }
 
 /// Deletes counters nobody has touched for longer than any window or lock lasts.

@@ -385,7 +385,7 @@ async fn throttled_check(
         }
         passed => {
             let ip_budget = ip_key.as_ref().map(|key| (key, &limits.login_ip));
-            throttle::succeeded(db, &budget, ip_budget, now).await?;
+            throttle::settle(db, throttle::Settlement::new(&budget, ip_budget), now).await?;
             Ok(SecondStep::Passed { code: passed, lock_ended })
         }
     }

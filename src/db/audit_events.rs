@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use entity::audit_events;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, sea_query::InsertStatement,
 };
 
 pub use entity::audit_events::Model as AuditEvent;
@@ -20,7 +20,13 @@ pub struct NewEvent {
 }
 
 pub async fn insert(db: &impl ConnectionTrait, event: NewEvent) -> Result<(), sea_orm::DbErr> {
-    audit_events::ActiveModel {
+    db.execute(&insert_statement(event)).await?;
+    Ok(())
+}
+
+/// `insert`'s statement, for one that does it together with more (`users::record_login`).
+pub(super) fn insert_statement(event: NewEvent) -> InsertStatement {
+    audit_events::Entity::insert(audit_events::ActiveModel {
         user_id: Set(event.user_id),
         kind: Set(event.kind.to_owned()),
         ip: Set(event.ip),
@@ -29,10 +35,8 @@ pub async fn insert(db: &impl ConnectionTrait, event: NewEvent) -> Result<(), se
         detail: Set(event.detail),
         created_at: Set(event.now),
         ..Default::default()
-    }
-    .insert(db)
-    .await?;
-    Ok(())
+    })
+    .into_query()
 }
 
 /// A user's most recent events, newest first.

@@ -6,7 +6,7 @@ use entity::throttle_counters;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Order, QueryFilter,
-    sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, OnConflict, Query},
+    sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, OnConflict, Query, UpdateStatement},
 };
 
 pub use entity::throttle_counters::Model as Counter;
@@ -76,48 +76,60 @@ pub async fn count_failures(
         .await
 }
 
+/// What a success owes the counters (`settle_success`): the budget to forget, and the counter that
+/// gets its attempt back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Success {
+    pub forget: String,
+    pub give_back: Option<String>,
+}
+
 /// After a success, in one statement: forgets `forget` (its count, lock and lock history, as if it had
 /// never failed) and takes back the attempt counted on `give_back`. The forgotten row stays, reset,
 /// until `purge`: its window starts at the epoch, so the next failure opens a new one, as on a new row.
 pub async fn settle_success(
     db: &impl ConnectionTrait,
-    forget: &str,
-    give_back: Option<&str>,
+    success: &Success,
     now: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
+    db.execute(&settle_success_statement(db.get_database_backend(), success, now)).await?;
+    Ok(())
+}
+
+/// `settle_success`'s UPDATE, for a statement that does it together with more (`users::record_login`).
+pub(super) fn settle_success_statement(
+    backend: DbBackend,
+    success: &Success,
+    now: DateTime<Utc>,
+) -> UpdateStatement {
     use throttle_counters::{Column, Entity};
+    let forget = success.forget.as_str();
     let is_forgotten = || Expr::col((Entity, Column::Key)).eq(forget);
     let mut rows = Condition::any().add(is_forgotten());
-    if let Some(give_back) = give_back {
-        rows = rows.add(Column::Key.eq(give_back).and(Column::Failures.gt(0)));
+    if let Some(give_back) = &success.give_back {
+        rows = rows.add(Column::Key.eq(give_back.as_str()).and(Column::Failures.gt(0)));
     }
-    let rows = in_key_order(db, rows, Waiting::ForLockedRows);
-    Entity::update_many()
-        .col_expr(
+    let rows = in_key_order(backend, rows, Waiting::ForLockedRows);
+    Query::update()
+        .table(Entity)
+        .value(
             Column::Failures,
-            Expr::case(is_forgotten(), 0).finally(Expr::col((Entity, Column::Failures)).sub(1)).into(),
+            Expr::case(is_forgotten(), 0).finally(Expr::col((Entity, Column::Failures)).sub(1)),
         )
-        .col_expr(
-            Column::Locks,
-            Expr::case(is_forgotten(), 0).finally(Expr::col((Entity, Column::Locks))).into(),
-        )
-        .col_expr(
+        .value(Column::Locks, Expr::case(is_forgotten(), 0).finally(Expr::col((Entity, Column::Locks))))
+        .value(
             Column::LockedUntil,
             Expr::case(is_forgotten(), Expr::value(None::<DateTime<Utc>>))
-                .finally(Expr::col((Entity, Column::LockedUntil)))
-                .into(),
+                .finally(Expr::col((Entity, Column::LockedUntil))),
         )
-        .col_expr(
+        .value(
             Column::WindowStartedAt,
             Expr::case(is_forgotten(), Expr::value(DateTime::<Utc>::UNIX_EPOCH))
-                .finally(Expr::col((Entity, Column::WindowStartedAt)))
-                .into(),
+                .finally(Expr::col((Entity, Column::WindowStartedAt))),
         )
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(rows)
-        .exec(db)
-        .await?;
-    Ok(())
+        .value(Column::UpdatedAt, Expr::value(now))
+        .cond_where(rows)
+        .to_owned()
 }
 
 /// The counters `rows` selects, for a statement that writes several: on Postgres locked first, in
@@ -125,9 +137,9 @@ pub async fn settle_success(
 /// on disk), so a login settling its name and IP and another one counting the same two in key order
 /// could each hold the row the other waits for: a deadlock, and one of them a 500. SQLite has no row
 /// locks: a writer holds the whole database.
-fn in_key_order(db: &impl ConnectionTrait, rows: Condition, waiting: Waiting) -> Condition {
+fn in_key_order(backend: DbBackend, rows: Condition, waiting: Waiting) -> Condition {
     use throttle_counters::{Column, Entity};
-    if db.get_database_backend() != DbBackend::Postgres {
+    if backend != DbBackend::Postgres {
         return rows;
     }
     let mut locked = Query::select();
@@ -208,7 +220,7 @@ pub async fn purge(
     let stale = Condition::all().add(Column::UpdatedAt.lt(quiet_since)).add(no_running_lock(now));
     // On Postgres in key order, like every statement that writes several counters, and past any row
     // a login holds right now (it is not stale then, and the next purge will see it).
-    let rows = in_key_order(db, stale, Waiting::SkipLockedRows);
+    let rows = in_key_order(db.get_database_backend(), stale, Waiting::SkipLockedRows);
     let purged = Entity::delete_many().filter(rows).exec(db).await?;
     Ok(purged.rows_affected)
 }

@@ -3,11 +3,17 @@
 use chrono::{DateTime, Utc};
 use entity::users;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, Statement, TransactionTrait,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::{CommonTableExpression, Expr, ExprTrait as _, Query, UpdateStatement, WithClause},
 };
 
-use crate::db::{Db, audit_events::NewEvent};
+use crate::db::{
+    Db, audit_events,
+    audit_events::NewEvent,
+    throttle::{Success, settle_success, settle_success_statement},
+};
 
 pub use entity::users::Model as User;
 
@@ -97,43 +103,41 @@ pub async fn insert(
     .await
 }
 
-/// A completed login: the user's last login time and its security event, in one statement on
-/// Postgres (a login's fourth commit was this UPDATE on its own); in one transaction on SQLite,
-/// whose WITH cannot hold an UPDATE.
-pub async fn record_login(db: &Db, id: i64, event: NewEvent) -> Result<(), sea_orm::DbErr> {
+/// A completed login: the user's last login time, its security event and, for a password login,
+/// the throttle counters' settlement, in one statement on Postgres (each was a commit of its own
+/// before); in one transaction on SQLite, whose WITH cannot hold an UPDATE.
+pub async fn record_login(
+    db: &Db,
+    id: i64,
+    event: NewEvent,
+    settle: Option<&Success>,
+) -> Result<(), sea_orm::DbErr> {
+    let now = event.now;
     if db.get_database_backend() == DbBackend::Postgres {
-        let values: Vec<sea_orm::Value> = vec![
-            event.now.into(),
-            id.into(),
-            event.user_id.into(),
-            event.kind.into(),
-            event.ip.into(),
-            event.user_agent.into(),
-            event.request_id.into(),
-            event.detail.into(),
-        ];
-        db.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, RECORD_LOGIN_POSTGRES, values))
-            .await?;
+        let mut with = WithClause::new();
+        with.cte(CommonTableExpression::new().query(stamp_login(id, now)).table_name("stamped").to_owned());
+        if let Some(success) = settle {
+            let settle = settle_success_statement(DbBackend::Postgres, success, now);
+            with.cte(CommonTableExpression::new().query(settle).table_name("settled").to_owned());
+        }
+        db.execute(&audit_events::insert_statement(event).with(with)).await?;
         return Ok(());
     }
     let txn = db.begin().await?;
-    let now = event.now;
-    stamp_login(&txn, id, now).await?;
-    super::audit_events::insert(&txn, event).await?;
+    txn.execute(&stamp_login(id, now)).await?;
+    if let Some(success) = settle {
+        settle_success(&txn, success, now).await?;
+    }
+    audit_events::insert(&txn, event).await?;
     txn.commit().await
 }
 
-const RECORD_LOGIN_POSTGRES: &str = "WITH stamped AS (UPDATE users SET last_login_at = $1 WHERE id = $2) \
-     INSERT INTO audit_events (user_id, kind, ip, user_agent, request_id, detail, created_at) \
-     VALUES ($3, $4, $5, $6, $7, $8, $1)";
-
-async fn stamp_login(db: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
-    users::Entity::update_many()
-        .col_expr(users::Column::LastLoginAt, sea_orm::sea_query::Expr::value(now))
-        .filter(users::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+fn stamp_login(id: i64, now: DateTime<Utc>) -> UpdateStatement {
+    Query::update()
+        .table(users::Entity)
+        .value(users::Column::LastLoginAt, Expr::value(now))
+        .and_where(Expr::col(users::Column::Id).eq(id))
+        .to_owned()
 }
 
 pub async fn set_password_hash(

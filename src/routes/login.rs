@@ -11,6 +11,7 @@ use crate::{
         password::Password,
         safe_next::safe_next,
         session::{self as session_keys, PendingLogin},
+        throttle::{self, Settlement},
     },
     db::users::User,
     web::{
@@ -83,19 +84,21 @@ pub async fn submit(
         login::log_in(&state.db, &state.hasher, &state.clock, &state.settings.throttle, attempt).await?;
     let ip = client_ip.as_deref().unwrap_or("unknown");
     match outcome {
-        Outcome::LoggedIn { user, second_factor, lock_ended } => {
+        Outcome::LoggedIn { user, second_factor, lock_ended, settlement } => {
             if lock_ended {
                 audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
             }
             if !confirmation::may_log_in(&user, state.settings.require_confirmed_email) {
+                throttle::settle(&state.db, settlement, state.clock.now()).await?;
                 log::info!("user {} gave the right password but has not confirmed their address", user.id);
                 return super::confirm_email::render_confirm_first(&req, &user.email);
             }
             if second_factor {
+                throttle::settle(&state.db, settlement, state.clock.now()).await?;
                 // Not logged in yet: the code comes first, on a page of its own.
                 return begin_second_step(&req, &state, &user, remember, next);
             }
-            complete_login(&req, &state, &audit, &user, remember, next).await
+            complete_login(&req, &state, &audit, &user, remember, next, Proof::Password(settlement)).await
         }
         Outcome::Refused { user_id, lock_started, lock_ended } => {
             log::warn!("failed login attempt from {ip}");
@@ -123,6 +126,14 @@ pub async fn submit(
     }
 }
 
+/// What proved who the user is, and what the proof still owes: a right password has yet to settle
+/// its throttle counters, which the login's record does (one statement less per login).
+pub(super) enum Proof {
+    Password(Settlement),
+    SecondFactor,
+    Passkey,
+}
+
 /// The end of every successful login, whatever proved who the user is: a new session key and CSRF
 /// token, the audit event, the device cookie, then `next` (already checked by `safe_next`) or the
 /// dashboard.
@@ -133,25 +144,18 @@ pub(super) async fn complete_login(
     user: &User,
     remember: bool,
     next: Option<String>,
+    proof: Proof,
 ) -> Result<HttpResponse, AppError> {
-    complete_login_by(req, state, audit, user, remember, next, None).await
-}
-
-/// `complete_login`, with how the user proved who they are (`"passkey"`) in the audit event.
-pub(super) async fn complete_login_by(
-    req: &HttpRequest,
-    state: &AppState,
-    audit: &Audit,
-    user: &User,
-    remember: bool,
-    next: Option<String>,
-    method: Option<&str>,
-) -> Result<HttpResponse, AppError> {
+    let (method, settlement) = match proof {
+        Proof::Password(settlement) => (None, Some(settlement)),
+        Proof::SecondFactor => (None, None),
+        Proof::Passkey => (Some("passkey"), None),
+    };
     let detail = [method, remember.then_some("remember me")].into_iter().flatten().collect::<Vec<_>>();
     let detail = (!detail.is_empty()).then(|| detail.join(", "));
     // Recorded before the session changes: the session middleware saves whatever the handler
     // answers, so a login begun and then not recorded would be an error page and a live session.
-    audit.record_login(user.id, detail).await?;
+    audit.record_login(user.id, detail, settlement).await?;
     begin_login(req, user, remember, &state.settings.trusted_proxies)?;
     let ip = client::client_ip(req, &state.settings.trusted_proxies);
     log::info!("user {} logged in from {}", user.id, ip.as_deref().unwrap_or("unknown"));

@@ -364,9 +364,16 @@ async fn log_in_inner(
         ));
     }
     let next = safe_next(&request.next);
-    let res =
-        super::login::complete_login_by(req, state, audit, &user, request.remember, next, Some("passkey"))
-            .await?;
+    let res = super::login::complete_login(
+        req,
+        state,
+        audit,
+        &user,
+        request.remember,
+        next,
+        super::login::Proof::Passkey,
+    )
+    .await?;
     // The script follows the redirect itself: a fetch would follow it invisibly.
     let location = res
         .headers()

@@ -134,7 +134,16 @@ pub async fn login_submit(
                 return super::confirm_email::render_confirm_first(&req, &user.email);
             }
             let next = pending.next.as_deref().and_then(safe_next);
-            super::login::complete_login(&req, &state, &audit, &user, pending.remember, next).await
+            super::login::complete_login(
+                &req,
+                &state,
+                &audit,
+                &user,
+                pending.remember,
+                next,
+                super::login::Proof::SecondFactor,
+            )
+            .await
         }
         SecondStep::Refused { lock_started } => {
             log::warn!("wrong second-factor code for user {} from {ip}", user.id);

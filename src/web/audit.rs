@@ -6,7 +6,10 @@ use std::future::{Ready, ready};
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, dev::Payload, web};
 
 use super::{AppError, AppState, client, request_log::RequestId};
-use crate::audit::{self, Event, Origin};
+use crate::{
+    audit::{self, Event, Origin},
+    auth::throttle::Settlement,
+};
 
 pub struct Audit {
     state: web::Data<AppState>,
@@ -19,9 +22,16 @@ impl Audit {
         audit::record(&self.state.db, &self.state.clock, event, user_id, &self.origin, detail).await;
     }
 
-    /// Records a completed login of `user_id` from this request (`audit::record_login`).
-    pub async fn record_login(&self, user_id: i64, detail: Option<String>) -> Result<(), sea_orm::DbErr> {
-        audit::record_login(&self.state.db, &self.state.clock, user_id, &self.origin, detail).await
+    /// Records a completed login of `user_id` from this request, settling what a password login
+    /// owes the throttle counters (`audit::record_login`).
+    pub async fn record_login(
+        &self,
+        user_id: i64,
+        detail: Option<String>,
+        settlement: Option<Settlement>,
+    ) -> Result<(), sea_orm::DbErr> {
+        let settle = settlement.map(Settlement::into_success);
+        audit::record_login(&self.state.db, &self.state.clock, user_id, &self.origin, detail, settle).await
     }
 
     /// Records without making the request wait: for events whose timing must not reveal whether an

@@ -162,6 +162,12 @@ impl TestApp {
         client
     }
 
+    /// The failures counted now against the login name `login` (0 when there is no counter).
+    pub async fn login_failures(&self, login: &str) -> i32 {
+        let key = gatehouse::auth::throttle::Key::login_name(login);
+        gatehouse::db::throttle::find(&self.db, key.as_str()).await.unwrap().map_or(0, |c| c.failures)
+    }
+
     pub async fn user_id(&self, username: &str) -> i64 {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         entity::users::Entity::find()

@@ -143,7 +143,9 @@ async fn a_success_resets_the_count_and_successes_never_count() {
     let app = app_with_alice().await;
     let client = app.client();
     fail(&client, "alice", 9).await;
+    assert_eq!(app.login_failures("alice").await, 9);
     assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
+    assert_eq!(app.login_failures("alice").await, 0);
     client.log_out().await;
     let stranger = app.client();
     fail(&stranger, "alice", 9).await;
@@ -496,9 +498,10 @@ async fn statements_on_several_counters_lock_them_in_key_order() {
     };
     assert!(holds_first_while_waiting_for_second(&app, first, second, count).await, "the upsert");
 
+    let success = throttle::Success { forget: second.to_owned(), give_back: Some(first.to_owned()) };
     put_first_last_on_disk().await;
-    let db = app.db.clone();
-    let settle = async move { throttle::settle_success(&db, second, Some(first), now).await };
+    let (db, settled) = (app.db.clone(), success.clone());
+    let settle = async move { throttle::settle_success(&db, &settled, now).await };
     assert!(holds_first_while_waiting_for_second(&app, first, second, settle).await, "the settling");
 
     // The purge passes over a row somebody holds (a login right now: not stale) instead of waiting
@@ -518,6 +521,24 @@ async fn statements_on_several_counters_lock_them_in_key_order() {
         throttle::find(&app.db, second).await.unwrap().is_some(),
         "the held row is left for the next purge"
     );
+    // A completed password login settles its counters in the statement that records the login.
+    app.logged_in_client("alice").await;
+    let alice = app.user_id("alice").await;
+    put_first_last_on_disk().await;
+    let db = app.db.clone();
+    let record = async move {
+        let event = gatehouse::db::audit_events::NewEvent {
+            user_id: Some(alice),
+            kind: "login",
+            ip: None,
+            user_agent: None,
+            request_id: None,
+            detail: None,
+            now,
+        };
+        gatehouse::db::users::record_login(&db, alice, event, Some(&success)).await
+    };
+    assert!(holds_first_while_waiting_for_second(&app, first, second, record).await, "the login's record");
 }
 
 /// Runs `statement` while another transaction holds `second`; true when, waiting for it, the

@@ -504,6 +504,21 @@ async fn the_operator_clears_a_second_factor_from_the_shell() {
     assert!(ok && out.contains("had no second factor"), "{out}");
 }
 
+/// The password step settles the name's budget before the code is asked for: the right password
+/// is no failure, whatever the second step brings.
+#[actix_web::test]
+async fn the_right_password_settles_its_count_before_the_code() {
+    let app = TestApp::spawn().await;
+    user_with_totp(&app, "alice").await;
+    let client = app.client();
+    for _ in 0..2 {
+        assert_eq!(client.log_in("alice", "not the password").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(app.login_failures("alice").await, 2);
+    assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/login/two-factor");
+    assert_eq!(app.login_failures("alice").await, 0);
+}
+
 #[actix_web::test]
 async fn require_confirmed_email_still_comes_first_with_totp() {
     let app = TestApp::spawn_on(TestDb::create_shared().await, |_| {}).await;
