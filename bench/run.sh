@@ -709,7 +709,14 @@ BOUNCED_P99=$(wrk_percentile_ms "$WORK/bounced.txt" 99%)
 # Ratios keep their precision for the verdicts; the table shows them rounded.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.6f", a / b }'; }
 DASH_VS_PGBENCH=$(ratio "$DASH_RPS" "$PGBENCH_TPS")
-LOGINS_VS_ARGON2=$(ratio "$LOGIN_PS" "$ARGON2_PS")
+# Each login round against the ceiling measured just before it, then the median of the three: the
+# machine's speed moves within a minute (seen: argon2 at 69, 97 and 78 per second in three runs
+# 20 s apart), so a round's logins and the ceiling of another round are not comparable.
+for round in 1 2 3; do
+  login_ps="LOGIN_PS_$round" argon2_ps="ARGON2_PS_$round"
+  printf -v "LOGINS_VS_ARGON2_$round" '%s' "$(ratio "${!login_ps}" "${!argon2_ps}")"
+done
+LOGINS_VS_ARGON2=$(median3 "$LOGINS_VS_ARGON2_1" "$LOGINS_VS_ARGON2_2" "$LOGINS_VS_ARGON2_3")
 STORM_P99_VS_P99=$(ratio "$STORM_P99" "$DASH_P99")
 STORM_LOGINS_VS_LOGINS=$(ratio "$STORM_LOGIN_PS" "$LOGIN_PS")
 HEALTHZ_VS_PGBENCH=$(ratio "$HEALTHZ_RPS" "$PGBENCH_TPS")
@@ -792,7 +799,7 @@ fi
   echo "| target | measured | limit | result |"
   echo "|---|---:|---:|---|"
   echo "| page views/s ÷ pgbench tps (medians) | $(rounded "$DASH_VS_PGBENCH") | ≥ 0.3 | $T_DASH |"
-  echo "| logins/s ÷ argon2 verifications/s | $(rounded "$LOGINS_VS_ARGON2") | ≥ 0.9 | $T_LOGIN |"
+  echo "| logins/s ÷ argon2 verifications/s (median of the rounds: $(rounded "$LOGINS_VS_ARGON2_1"), $(rounded "$LOGINS_VS_ARGON2_2"), $(rounded "$LOGINS_VS_ARGON2_3")) | $(rounded "$LOGINS_VS_ARGON2") | ≥ 0.9 | $T_LOGIN |"
   echo "| page-view p99 during logins ÷ alone (median) | $(rounded "$STORM_P99_VS_P99") | ≤ 1.5 | $T_STORM |"
   echo "| peak RSS of the app (VmHWM) | $RSS_MIB MiB | < 64 MiB | $T_RSS |"
   echo "| SQL statements per page view ($VIEWS views) | $(rounded "$STATEMENTS_PER_VIEW") | ≤ 1 | $T_SQL |"

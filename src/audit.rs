@@ -153,7 +153,7 @@ pub async fn record_login(
     user_id: i64,
     origin: &Origin,
     detail: Option<String>,
-    settle: Option<db::throttle::Success>,
+    settle: Option<db::throttle::SuccessSettlement>,
 ) -> Result<(), sea_orm::DbErr> {
     let event = new_event(clock, Event::LoggedIn, Some(user_id), origin, detail);
     db::users::record_login(db, user_id, event, settle.as_ref()).await

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     accounts::{self, AuthError},
+    confirmation,
     password::{Password, PasswordHasher},
     throttle::{self, Key, Limits, Reservation, Settlement},
 };
@@ -31,21 +32,18 @@ pub struct Attempt<'a> {
     pub device: Option<Device>,
 }
 
-/// How a try ended. `user_id` (when the name is a real account) is for the security log only.
+/// How a try ended. `user_id` (when the name is a real account) is for the security log only. In
+/// the three outcomes of a right password, `lock_ended` says a lock on this budget had run out (and
+/// is now recorded as over); the user row is boxed, being most of the outcome's size.
 #[derive(Debug)]
 pub enum Outcome {
-    LoggedIn {
-        /// Boxed: the row is most of the outcome's size.
-        user: Box<db::users::User>,
-        /// TOTP is on: the password was only the first step.
-        second_factor: bool,
-        /// A lock on this budget had run out (and is now recorded as over).
-        lock_ended: bool,
-        /// Owed to the counters: settled with the login's record when it completes here, or by
-        /// itself (`throttle::settle`) when the password was only the first step or the account
-        /// may not log in yet.
-        settlement: Settlement,
-    },
+    /// The password proves who the user is: the caller completes the login, and settles what the
+    /// success owes the counters in the statement that records it (`audit::record_login`).
+    LoggedIn { user: Box<db::users::User>, lock_ended: bool, settlement: Settlement },
+    /// TOTP is on: the password was only the first step. Nobody is logged in yet; settled.
+    SecondFactorNeeded { user: Box<db::users::User>, lock_ended: bool },
+    /// `REQUIRE_CONFIRMED_EMAIL` and the address is not confirmed yet: nobody is logged in; settled.
+    ConfirmationNeeded { user: Box<db::users::User>, lock_ended: bool },
     /// Unknown name, wrong password or deactivated account: one answer for all three.
     Refused {
         user_id: Option<i64>,
@@ -62,6 +60,7 @@ pub async fn log_in(
     hasher: &PasswordHasher,
     clock: &Clock,
     limits: &Limits,
+    require_confirmed_email: bool,
     attempt: Attempt<'_>,
 ) -> Result<Outcome, AuthError> {
     let now = clock.now();
@@ -109,7 +108,16 @@ pub async fn log_in(
             // Successes never count: the budget is whole again, and the IP gets its attempt back.
             let ip_budget = ip_key.as_ref().map(|key| (key, &limits.login_ip));
             let settlement = Settlement::new(&budget, ip_budget);
-            Ok(Outcome::LoggedIn { user: Box::new(user), second_factor, lock_ended, settlement })
+            let user = Box::new(user);
+            if !confirmation::may_log_in(&user, require_confirmed_email) {
+                throttle::settle(db, settlement, now).await?;
+                return Ok(Outcome::ConfirmationNeeded { user, lock_ended });
+            }
+            if second_factor {
+                throttle::settle(db, settlement, now).await?;
+                return Ok(Outcome::SecondFactorNeeded { user, lock_ended });
+            }
+            Ok(Outcome::LoggedIn { user, lock_ended, settlement })
         }
         Err(AuthError::InvalidCredentials { user_id }) => {
             let lock_started = throttle::failed(db, &budget, &limits.login, &reservation, now).await?;

@@ -97,8 +97,8 @@ pub const NEW_PASSWORD_FIELDS: NewPasswordFields =
 /// Why a new password was refused: the field to show the message beside, and the message.
 pub type Refusal = (&'static str, String);
 
-/// The one check of a new password, wherever it is chosen (register, change, reset): the policy,
-/// then the confirmation, on the hashing threads: zxcvbn's estimate takes milliseconds, which on an
+/// The one check of a new password (`hash_new_password_on` runs it too): the policy, then the
+/// confirmation, on the hashing threads: zxcvbn's estimate takes milliseconds, which on an
 /// async worker would hold up every other request on it. The outer error is the pool's (busy,
 /// gone); the refusal inside names the field to show it beside.
 pub async fn check_new_password_on(
@@ -118,8 +118,8 @@ pub async fn check_new_password_on(
 }
 
 /// `check_new_password_on`, and the hash of the password when it passes, as one job on the hashing
-/// threads (a change or a reset, where nothing else can refuse it): a refused password costs no
-/// hash, and an accepted one cannot pass the check and then find the queue full.
+/// threads (a change or a reset, where the password is the last thing checked): a refused password
+/// costs no hash, and an accepted one cannot pass the check and then find the queue full.
 pub async fn hash_new_password_on(
     hasher: &PasswordHasher,
     password: Password,

@@ -70,8 +70,8 @@ impl Key {
 /// What a key's budget says about one more attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reservation {
-    /// Go ahead: this is attempt `count` in the window. Report a failure with `failed`, or give the
-    /// attempt back with `give_back` / forget the key with `reset` when it succeeded.
+    /// Go ahead: this is attempt `count` in the window. Report a failure with `failed`, or settle a
+    /// success (`Settlement`, `settle`).
     Allowed {
         count: u32,
         /// A lock had run out and this attempt cleared it: the end of a lockout, to record once.
@@ -192,17 +192,17 @@ pub async fn take(
 /// success settles it on its own (`settle`). Unsettled, the success would count as a failure.
 #[must_use = "a success that is never settled counts as a failure"]
 #[derive(Debug)]
-pub struct Settlement(db::throttle::Success);
+pub struct Settlement(db::throttle::SuccessSettlement);
 
 impl Settlement {
     pub fn new(budget: &Key, give_back: Option<(&Key, &Limit)>) -> Self {
         let give_back =
             give_back.filter(|(_, limit)| !limit.is_off()).map(|(key, _)| key.as_str().to_owned());
-        Self(db::throttle::Success { forget: budget.as_str().to_owned(), give_back })
+        Self(db::throttle::SuccessSettlement { forget: budget.as_str().to_owned(), give_back })
     }
 
     /// For the statement that settles it together with more.
-    pub fn into_success(self) -> db::throttle::Success {
+    pub fn into_success(self) -> db::throttle::SuccessSettlement {
         self.0
     }
 }

@@ -79,7 +79,7 @@ pub async fn count_failures(
 /// What a success owes the counters (`settle_success`): the budget to forget, and the counter that
 /// gets its attempt back.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Success {
+pub struct SuccessSettlement {
     pub forget: String,
     pub give_back: Option<String>,
 }
@@ -89,7 +89,7 @@ pub struct Success {
 /// until `purge`: its window starts at the epoch, so the next failure opens a new one, as on a new row.
 pub async fn settle_success(
     db: &impl ConnectionTrait,
-    success: &Success,
+    success: &SuccessSettlement,
     now: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
     db.execute(&settle_success_statement(db.get_database_backend(), success, now)).await?;
@@ -99,7 +99,7 @@ pub async fn settle_success(
 /// `settle_success`'s UPDATE, for a statement that does it together with more (`users::record_login`).
 pub(super) fn settle_success_statement(
     backend: DbBackend,
-    success: &Success,
+    success: &SuccessSettlement,
     now: DateTime<Utc>,
 ) -> UpdateStatement {
     use throttle_counters::{Column, Entity};

@@ -12,7 +12,7 @@ use sea_orm::{
 use crate::db::{
     Db, audit_events,
     audit_events::NewEvent,
-    throttle::{Success, settle_success, settle_success_statement},
+    throttle::{SuccessSettlement, settle_success, settle_success_statement},
 };
 
 pub use entity::users::Model as User;
@@ -104,13 +104,18 @@ pub async fn insert(
 }
 
 /// A completed login: the user's last login time, its security event and, for a password login,
-/// the throttle counters' settlement, in one statement on Postgres (each was a commit of its own
-/// before); in one transaction on SQLite, whose WITH cannot hold an UPDATE.
+/// the throttle counters' settlement, in one statement on Postgres (the settlement was a statement
+/// and a commit of its own before); in one transaction on SQLite, whose WITH cannot hold an UPDATE.
+/// All or nothing: a login that cannot be recorded is no login, and its attempt stays counted.
+/// Postgres may run the parts in any order; the users row and the counters are locked together by
+/// no other statement or transaction, so no order can deadlock (the counters among themselves are
+/// locked in key order, `throttle::settle_success_statement`). Code that writes a user and then
+/// counters in one transaction would change that.
 pub async fn record_login(
     db: &Db,
     id: i64,
     event: NewEvent,
-    settle: Option<&Success>,
+    settle: Option<&SuccessSettlement>,
 ) -> Result<(), sea_orm::DbErr> {
     let now = event.now;
     if db.get_database_backend() == DbBackend::Postgres {

@@ -6,12 +6,11 @@ use crate::{
     audit::Event,
     auth::{
         accounts::FieldErrors,
-        confirmation,
         login::{self, Attempt, Outcome},
         password::Password,
         safe_next::safe_next,
         session::{self as session_keys, PendingLogin},
-        throttle::{self, Settlement},
+        throttle::Settlement,
     },
     db::users::User,
     web::{
@@ -80,23 +79,37 @@ pub async fn submit(
         client_ip: client_ip.as_deref(),
         device: device::from_request(&req, &state),
     };
-    let outcome =
-        login::log_in(&state.db, &state.hasher, &state.clock, &state.settings.throttle, attempt).await?;
+    let outcome = login::log_in(
+        &state.db,
+        &state.hasher,
+        &state.clock,
+        &state.settings.throttle,
+        state.settings.require_confirmed_email,
+        attempt,
+    )
+    .await?;
     let ip = client_ip.as_deref().unwrap_or("unknown");
+    let lock_ended_for = |user: &User| {
+        audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
+    };
     match outcome {
-        Outcome::LoggedIn { user, second_factor, lock_ended, settlement } => {
+        Outcome::ConfirmationNeeded { user, lock_ended } => {
             if lock_ended {
-                audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
+                lock_ended_for(&user);
             }
-            if !confirmation::may_log_in(&user, state.settings.require_confirmed_email) {
-                throttle::settle(&state.db, settlement, state.clock.now()).await?;
-                log::info!("user {} gave the right password but has not confirmed their address", user.id);
-                return super::confirm_email::render_confirm_first(&req, &user.email);
+            log::info!("user {} gave the right password but has not confirmed their address", user.id);
+            super::confirm_email::render_confirm_first(&req, &user.email)
+        }
+        Outcome::SecondFactorNeeded { user, lock_ended } => {
+            if lock_ended {
+                lock_ended_for(&user);
             }
-            if second_factor {
-                throttle::settle(&state.db, settlement, state.clock.now()).await?;
-                // Not logged in yet: the code comes first, on a page of its own.
-                return begin_second_step(&req, &state, &user, remember, next);
+            // Not logged in yet: the code comes first, on a page of its own.
+            begin_second_step(&req, &state, &user, remember, next)
+        }
+        Outcome::LoggedIn { user, lock_ended, settlement } => {
+            if lock_ended {
+                lock_ended_for(&user);
             }
             complete_login(&req, &state, &audit, &user, remember, next, Proof::Password(settlement)).await
         }

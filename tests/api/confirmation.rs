@@ -306,10 +306,14 @@ async fn with_require_confirmed_email_a_correct_password_waits_for_the_link() {
 
     // The right password: a page saying what to do, and no session; it is no failure either.
     assert_eq!(client.log_in("alice", "not the password").await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.login_failures("alice").await, 1);
+    assert_eq!((app.login_failures("alice").await, app.ip_failures().await), (1, 1));
     let waiting = client.log_in("alice", PASSWORD).await;
     assert_eq!(waiting.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.login_failures("alice").await, 0);
+    assert_eq!(
+        (app.login_failures("alice").await, app.ip_failures().await),
+        (0, 1),
+        "name forgotten, IP given back"
+    );
     assert!(waiting.body.contains("Confirm your email address first"), "{}", waiting.body);
     assert!(waiting.body.contains("alice@example.com") && waiting.body.contains("action=\"/confirm-email\""));
     assert!(client.session_cookie().is_none());

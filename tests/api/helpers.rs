@@ -30,6 +30,9 @@ use gatehouse::{
 };
 use sea_orm::{ConnectionTrait as _, Statement};
 
+/// Where every test client's requests come from (a documentation address, RFC 5737).
+pub const CLIENT_IP: &str = "203.0.113.7";
+
 pub const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
 pub const ORIGIN: &str = "http://localhost:8080";
 pub const PASSWORD: &str = "a long and unusual passphrase";
@@ -165,6 +168,12 @@ impl TestApp {
     /// The failures counted now against the login name `login` (0 when there is no counter).
     pub async fn login_failures(&self, login: &str) -> i32 {
         let key = gatehouse::auth::throttle::Key::login_name(login);
+        gatehouse::db::throttle::find(&self.db, key.as_str()).await.unwrap().map_or(0, |c| c.failures)
+    }
+
+    /// The failures counted now against the test clients' IP (`CLIENT_IP`).
+    pub async fn ip_failures(&self) -> i32 {
+        let key = gatehouse::auth::throttle::Key::login_ip(CLIENT_IP);
         gatehouse::db::throttle::find(&self.db, key.as_str()).await.unwrap().map_or(0, |c| c.failures)
     }
 
@@ -533,7 +542,7 @@ impl TestClient {
         let mut request = TestRequest::default()
             .method(method)
             .uri(path)
-            .peer_addr("203.0.113.7:51000".parse().unwrap())
+            .peer_addr(format!("{CLIENT_IP}:51000").parse().unwrap())
             .insert_header(("User-Agent", self.user_agent.clone()));
         for (name, value) in &self.extra_headers {
             request = request.insert_header((name.clone(), value.clone()));

@@ -253,7 +253,8 @@ async fn the_login_form_writes_nothing_and_a_login_costs_four_statements() {
     assert_redirects_to(&res, "/dashboard");
     // The user; the name's and the IP's budgets, counted together; the last-login time, the audit
     // event and both budgets settled, together; the new session row. SQLite cannot update in a
-    // WITH: there the last three are three statements in one transaction.
+    // WITH: there the last-login time, the event and the settling are three statements in one
+    // transaction.
     use sea_orm::ConnectionTrait as _;
     let expected = match app.db.get_database_backend() {
         sea_orm::DbBackend::Postgres => 4,

@@ -143,9 +143,13 @@ async fn a_success_resets_the_count_and_successes_never_count() {
     let app = app_with_alice().await;
     let client = app.client();
     fail(&client, "alice", 9).await;
-    assert_eq!(app.login_failures("alice").await, 9);
+    assert_eq!((app.login_failures("alice").await, app.ip_failures().await), (9, 9));
     assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
-    assert_eq!(app.login_failures("alice").await, 0);
+    assert_eq!(
+        (app.login_failures("alice").await, app.ip_failures().await),
+        (0, 9),
+        "name forgotten, IP given back"
+    );
     client.log_out().await;
     let stranger = app.client();
     fail(&stranger, "alice", 9).await;
@@ -498,7 +502,8 @@ async fn statements_on_several_counters_lock_them_in_key_order() {
     };
     assert!(holds_first_while_waiting_for_second(&app, first, second, count).await, "the upsert");
 
-    let success = throttle::Success { forget: second.to_owned(), give_back: Some(first.to_owned()) };
+    let success =
+        throttle::SuccessSettlement { forget: second.to_owned(), give_back: Some(first.to_owned()) };
     put_first_last_on_disk().await;
     let (db, settled) = (app.db.clone(), success.clone());
     let settle = async move { throttle::settle_success(&db, &settled, now).await };

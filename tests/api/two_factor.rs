@@ -514,9 +514,13 @@ async fn the_right_password_settles_its_count_before_the_code() {
     for _ in 0..2 {
         assert_eq!(client.log_in("alice", "not the password").await.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    assert_eq!(app.login_failures("alice").await, 2);
+    assert_eq!((app.login_failures("alice").await, app.ip_failures().await), (2, 2));
     assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/login/two-factor");
-    assert_eq!(app.login_failures("alice").await, 0);
+    assert_eq!(
+        (app.login_failures("alice").await, app.ip_failures().await),
+        (0, 2),
+        "name forgotten, IP given back"
+    );
 }
 
 #[actix_web::test]
