@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::{CommonTableExpression, Expr, ExprTrait as _, Query, UpdateStatement, WithClause},
+    sea_query::{CommonTableExpression, Expr, ExprTrait as _, Query, UpdateStatement, WithClause, WithQuery},
 };
 
 use crate::db::{
@@ -107,10 +107,11 @@ pub async fn insert(
 /// the throttle counters' settlement, in one statement on Postgres (the settlement was a statement
 /// and a commit of its own before); in one transaction on SQLite, whose WITH cannot hold an UPDATE.
 /// All or nothing: a login that cannot be recorded is no login, and its attempt stays counted.
-/// Postgres may run the parts in any order; the users row and the counters are locked together by
-/// no other statement or transaction, so no order can deadlock (the counters among themselves are
-/// locked in key order, `throttle::settle_success_statement`). Code that writes a user and then
-/// counters in one transaction would change that.
+/// The users row is locked before the counters, as in the SQLite transaction: Postgres runs the
+/// parts of a WITH in an order of its choosing unless one reads another's result, so the settling
+/// waits on `stamped`'s RETURNING. Code that locks counters and then a user in one transaction
+/// would have to keep that order to stay free of deadlocks with this statement. The counters among
+/// themselves are locked in key order (`throttle::settle_success_statement`).
 pub async fn record_login(
     db: &Db,
     id: i64,
@@ -119,13 +120,7 @@ pub async fn record_login(
 ) -> Result<(), sea_orm::DbErr> {
     let now = event.now;
     if db.get_database_backend() == DbBackend::Postgres {
-        let mut with = WithClause::new();
-        with.cte(CommonTableExpression::new().query(stamp_login(id, now)).table_name("stamped").to_owned());
-        if let Some(success) = settle {
-            let settle = settle_success_statement(DbBackend::Postgres, success, now);
-            with.cte(CommonTableExpression::new().query(settle).table_name("settled").to_owned());
-        }
-        db.execute(&audit_events::insert_statement(event).with(with)).await?;
+        db.execute(&record_login_statement(id, event, settle)).await?;
         return Ok(());
     }
     let txn = db.begin().await?;
@@ -136,6 +131,23 @@ pub async fn record_login(
     audit_events::insert(&txn, event).await?;
     txn.commit().await
 }
+
+/// `record_login`'s one statement on Postgres.
+fn record_login_statement(id: i64, event: NewEvent, settle: Option<&SuccessSettlement>) -> WithQuery {
+    let now = event.now;
+    let mut with = WithClause::new();
+    let stamped = stamp_login(id, now).returning_col(users::Column::Id).to_owned();
+    with.cte(CommonTableExpression::new().query(stamped).table_name(STAMPED).to_owned());
+    if let Some(success) = settle {
+        let after_stamped = Expr::exists(Query::select().expr(Expr::val(1)).from(STAMPED).to_owned());
+        let settled =
+            settle_success_statement(DbBackend::Postgres, success, now).and_where(after_stamped).to_owned();
+        with.cte(CommonTableExpression::new().query(settled).table_name("settled").to_owned());
+    }
+    audit_events::insert_statement(event).with(with)
+}
+
+const STAMPED: &str = "stamped";
 
 fn stamp_login(id: i64, now: DateTime<Utc>) -> UpdateStatement {
     Query::update()
@@ -390,4 +402,47 @@ pub async fn overview(
         .into_model::<Overview>()
         .one(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::sea_query::PostgresQueryBuilder;
+
+    fn login_event() -> NewEvent {
+        NewEvent {
+            user_id: Some(7),
+            kind: "login",
+            ip: None,
+            user_agent: None,
+            request_id: None,
+            detail: None,
+            now: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_password_login_is_recorded_in_one_statement_that_settles_only_after_stamping_the_user() {
+        let success = SuccessSettlement {
+            forget: "login-name:alice".to_owned(),
+            give_back: Some("login-ip:192.0.2.1".to_owned()),
+        };
+        let sql = record_login_statement(7, login_event(), Some(&success)).to_string(PostgresQueryBuilder);
+
+        let stamped = sql.find(r#""stamped" AS (UPDATE "users""#).expect(&sql);
+        let settled = sql.find(r#""settled" AS (UPDATE "throttle_counters""#).expect(&sql);
+        let event = sql.find(r#"INSERT INTO "audit_events""#).expect(&sql);
+        assert!(sql.starts_with("WITH ") && stamped < settled && settled < event, "{sql}");
+        assert!(sql[stamped..settled].contains(r#"RETURNING "id""#), "{sql}");
+        let settling = &sql[settled..event];
+        assert!(settling.contains(r#"EXISTS(SELECT 1 FROM "stamped")"#), "{sql}");
+        assert!(settling.contains(r#"ORDER BY "key" COLLATE "C" ASC FOR UPDATE"#), "{sql}");
+    }
+
+    #[test]
+    fn a_login_by_second_factor_or_passkey_settles_nothing() {
+        let sql = record_login_statement(7, login_event(), None).to_string(PostgresQueryBuilder);
+        assert!(sql.contains(r#"UPDATE "users""#) && sql.contains(r#"INSERT INTO "audit_events""#), "{sql}");
+        assert!(!sql.contains("throttle_counters"), "{sql}");
+    }
 }

@@ -546,6 +546,60 @@ async fn statements_on_several_counters_lock_them_in_key_order() {
     assert!(holds_first_while_waiting_for_second(&app, first, second, record).await, "the login's record");
 }
 
+/// The login's record locks the users row before the counters, as the SQLite transaction does, so
+/// a future transaction that writes a user and then counters cannot deadlock with it. Postgres runs
+/// the parts of a WITH in an order of its choosing unless one reads another's result; the settling
+/// reads the stamping's. Started while another transaction holds a counter, the record must by
+/// then hold the user.
+#[actix_web::test]
+async fn a_login_record_locks_the_user_before_its_counters() {
+    use gatehouse::db::{audit_events::NewEvent, throttle, users};
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    let app = TestApp::spawn().await;
+    if app.db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    app.logged_in_client("alice").await;
+    let alice = app.user_id("alice").await;
+    let now = app.clock.now();
+    let (ip, name) = ("login-ip:192.0.2.1", "login-name:alice");
+    for key in [ip, name] {
+        throttle::count_failure(&app.db, key, now - chrono::Duration::minutes(15), now).await.unwrap();
+    }
+    let success = throttle::SuccessSettlement { forget: name.to_owned(), give_back: Some(ip.to_owned()) };
+    let db = app.db.clone();
+    let record = async move {
+        let event = NewEvent {
+            user_id: Some(alice),
+            kind: "login",
+            ip: None,
+            user_agent: None,
+            request_id: None,
+            detail: None,
+            now,
+        };
+        users::record_login(&db, alice, event, Some(&success)).await
+    };
+    let lock_user = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT id FROM users WHERE id = $1 FOR UPDATE NOWAIT",
+        [alice.into()],
+    );
+    assert!(holds_while_waiting_for(&app, lock_user, ip, record).await, "the user is locked first");
+    let counter = throttle::find(&app.db, name).await.unwrap().unwrap();
+    assert_eq!(counter.failures, 0, "the record settled the name once the counters were free");
+    assert!(users::find_by_id(&app.db, alice).await.unwrap().unwrap().last_login_at.is_some());
+}
+
+fn lock_counter(key: &str, nowait: &str) -> sea_orm::Statement {
+    sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        format!("SELECT key FROM throttle_counters WHERE key = $1 FOR UPDATE {nowait}"),
+        [key.into()],
+    )
+}
+
 /// Runs `statement` while another transaction holds `second`; true when, waiting for it, the
 /// statement already holds `first`.
 async fn holds_first_while_waiting_for_second(
@@ -554,16 +608,20 @@ async fn holds_first_while_waiting_for_second(
     second: &str,
     statement: impl std::future::Future<Output = Result<(), sea_orm::DbErr>> + 'static,
 ) -> bool {
+    holds_while_waiting_for(app, lock_counter(first, "NOWAIT"), second, statement).await
+}
+
+/// Runs `statement` while another transaction holds the counter `held`; true when, waiting for it,
+/// the statement already holds the row that `probe` (a `FOR UPDATE NOWAIT`) tries to lock.
+async fn holds_while_waiting_for(
+    app: &TestApp,
+    probe: sea_orm::Statement,
+    held: &str,
+    statement: impl std::future::Future<Output = Result<(), sea_orm::DbErr>> + 'static,
+) -> bool {
     use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
-    let lock = |key: &str, nowait: &str| {
-        Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            format!("SELECT key FROM throttle_counters WHERE key = $1 FOR UPDATE {nowait}"),
-            [key.into()],
-        )
-    };
     let blocker = app.db.begin().await.unwrap();
-    blocker.query_one_raw(lock(second, "")).await.unwrap().expect("the counter exists");
+    blocker.query_one_raw(lock_counter(held, "")).await.unwrap().expect("the counter exists");
     let running = actix_web::rt::spawn(statement);
 
     let waiting = Statement::from_string(
@@ -581,7 +639,7 @@ async fn holds_first_while_waiting_for_second(
     }
     assert!(waits, "the statement never waited for the held row");
 
-    let probe = blocker.query_one_raw(lock(first, "NOWAIT")).await;
+    let probe = blocker.query_one_raw(probe).await;
     let held = match &probe {
         Err(error) => error.to_string().contains("could not obtain lock"),
         Ok(_) => false,
