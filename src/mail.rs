@@ -103,19 +103,11 @@ impl Mailer {
         actix_web::rt::spawn(async move {
             let to_domain = email.to.rsplit('@').next().unwrap_or_default().to_owned();
             if let Err(error) = mailer.send(email).await {
-                log::error!("could not send an email to an address at {to_domain}: {}", error_chain(&error));
+                log::error!(
+                    "could not send an email to an address at {to_domain}: {}",
+                    crate::telemetry::error_chain(&error)
+                );
             }
         });
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -53,3 +53,16 @@ pub fn init_logging() {
 pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(|id| id.clone()).ok()
 }
+
+/// An error and every `source()` below it on one line, for a log line about an error that is
+/// handled where it happens rather than answered as an error page.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -195,11 +195,27 @@ pub async fn verify_login(
         return Err(AuthError::InvalidCredentials { user_id });
     }
     if needs_rehash {
-        let fresh = hasher.hash(password).await?;
-        db::users::set_password_hash(db, user.id, fresh, clock.now()).await?;
-        log::info!("rehashed the password of user {} with current parameters", user.id);
+        rehash(db, hasher, clock, user.id, password).await;
     }
     Ok(user)
+}
+
+/// Brings a hash made with older parameters up to the current ones. An upgrade, not part of the
+/// login: when it fails the login goes on (the password was right) and the next one tries again.
+async fn rehash(db: &Db, hasher: &PasswordHasher, clock: &Clock, user_id: i64, password: Password) {
+    let saved = match hasher.hash(password).await {
+        Ok(fresh) => {
+            db::users::set_password_hash(db, user_id, fresh, clock.now()).await.map_err(AuthError::from)
+        }
+        Err(error) => Err(error.into()),
+    };
+    match saved {
+        Ok(()) => log::info!("rehashed the password of user {user_id} with current parameters"),
+        Err(error) => log::warn!(
+            "could not rehash the password of user {user_id}, kept the old hash: {}",
+            crate::telemetry::error_chain(&error)
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -291,3 +291,77 @@ async fn a_login_that_cannot_be_recorded_logs_nobody_in() {
     let alice = gatehouse::db::users::find_by_id(&app.db, app.user_id("alice").await).await.unwrap().unwrap();
     assert_eq!(alice.last_login_at, None, "nothing of the login was kept");
 }
+
+/// Gives alice a hash made with weaker argon2 parameters than the app's, as after a parameter raise.
+async fn give_alice_an_outdated_hash(app: &TestApp) -> String {
+    use argon2::password_hash::PasswordHasher as _;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let outdated = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(8192, 1, 1, None).unwrap(),
+    )
+    .hash_password(PASSWORD.as_bytes())
+    .unwrap()
+    .to_string();
+    entity::users::ActiveModel {
+        id: Set(app.user_id("alice").await),
+        password_hash: Set(outdated.clone()),
+        ..Default::default()
+    }
+    .update(&app.db)
+    .await
+    .unwrap();
+    outdated
+}
+
+async fn alice_hash(app: &TestApp) -> String {
+    gatehouse::db::users::find_by_id(&app.db, app.user_id("alice").await)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+}
+
+#[actix_web::test]
+async fn a_login_brings_an_outdated_hash_up_to_the_current_parameters() {
+    let app = app_with_alice().await;
+    let outdated = give_alice_an_outdated_hash(&app).await;
+
+    let client = app.client();
+    assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
+    let rehashed = alice_hash(&app).await;
+    assert_ne!(rehashed, outdated);
+    assert!(rehashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{rehashed}");
+    assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
+}
+
+/// The rehash is an upgrade, not part of the login: a valid password whose new hash cannot be saved
+/// still logs in, settles its attempt, and keeps the old hash for the next login to try again.
+#[actix_web::test]
+async fn a_rehash_that_cannot_be_saved_does_not_fail_the_login() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let app = app_with_alice().await;
+    let outdated = give_alice_an_outdated_hash(&app).await;
+    let backend = app.db.get_database_backend();
+    let refuse: &[&str] = match backend {
+        DbBackend::Postgres => &[
+            "CREATE FUNCTION refuse_rehash() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.password_hash <> OLD.password_hash THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+             RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_rehash BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION refuse_rehash()",
+        ],
+        _ => &["CREATE TRIGGER refuse_rehash BEFORE UPDATE OF password_hash ON users \
+                WHEN NEW.password_hash <> OLD.password_hash \
+                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"],
+    };
+    for sql in refuse {
+        app.db.execute_raw(Statement::from_string(backend, *sql)).await.unwrap();
+    }
+
+    let client = app.client();
+    assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
+    assert!(client.get("/dashboard").await.body.contains("Welcome, alice"));
+    assert_eq!(app.login_failures("alice").await, 0, "the attempt was settled");
+    assert_eq!(alice_hash(&app).await, outdated, "the old hash stays for the next login to replace");
+}
