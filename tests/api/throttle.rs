@@ -532,16 +532,7 @@ async fn statements_on_several_counters_lock_them_in_key_order() {
     put_first_last_on_disk().await;
     let db = app.db.clone();
     let record = async move {
-        let event = gatehouse::db::audit_events::NewEvent {
-            user_id: Some(alice),
-            kind: "login",
-            ip: None,
-            user_agent: None,
-            request_id: None,
-            detail: None,
-            now,
-        };
-        gatehouse::db::users::record_login(&db, alice, event, Some(&success)).await
+        gatehouse::db::users::record_login(&db, alice, login_event(alice, now), Some(&success)).await
     };
     assert!(holds_first_while_waiting_for_second(&app, first, second, record).await, "the login's record");
 }
@@ -553,7 +544,7 @@ async fn statements_on_several_counters_lock_them_in_key_order() {
 /// then hold the user.
 #[actix_web::test]
 async fn a_login_record_locks_the_user_before_its_counters() {
-    use gatehouse::db::{audit_events::NewEvent, throttle, users};
+    use gatehouse::db::{throttle, users};
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
     let app = TestApp::spawn().await;
@@ -569,18 +560,8 @@ async fn a_login_record_locks_the_user_before_its_counters() {
     }
     let success = throttle::SuccessSettlement { forget: name.to_owned(), give_back: Some(ip.to_owned()) };
     let db = app.db.clone();
-    let record = async move {
-        let event = NewEvent {
-            user_id: Some(alice),
-            kind: "login",
-            ip: None,
-            user_agent: None,
-            request_id: None,
-            detail: None,
-            now,
-        };
-        users::record_login(&db, alice, event, Some(&success)).await
-    };
+    let record =
+        async move { users::record_login(&db, alice, login_event(alice, now), Some(&success)).await };
     let lock_user = Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT id FROM users WHERE id = $1 FOR UPDATE NOWAIT",
@@ -590,6 +571,19 @@ async fn a_login_record_locks_the_user_before_its_counters() {
     let counter = throttle::find(&app.db, name).await.unwrap().unwrap();
     assert_eq!(counter.failures, 0, "the record settled the name once the counters were free");
     assert!(users::find_by_id(&app.db, alice).await.unwrap().unwrap().last_login_at.is_some());
+}
+
+/// The audit event of a password login by `user_id`, as the login route records it.
+fn login_event(user_id: i64, now: chrono::DateTime<chrono::Utc>) -> gatehouse::db::audit_events::NewEvent {
+    gatehouse::db::audit_events::NewEvent {
+        user_id: Some(user_id),
+        kind: "login",
+        ip: None,
+        user_agent: None,
+        request_id: None,
+        detail: None,
+        now,
+    }
 }
 
 fn lock_counter(key: &str, nowait: &str) -> sea_orm::Statement {
