@@ -3,7 +3,12 @@
 //! (the common-password list and zxcvbn's estimate), which runs at every password choice. Run by
 //! `bench/run.sh`.
 //!
-//! `cargo run --release --bin argon2-rate -- [seconds]`
+//! With `textbook` after the seconds it also measures the same verification the way the argon2
+//! crate's own API does it (`PasswordVerifier::verify_password`, 19 MiB allocated and freed per
+//! call; what the app did before its hashing threads kept their blocks, and what an idiomatic peer
+//! does): the rate that the peer figures were measured against. Reported, not a target.
+//!
+//! `cargo run --release --bin argon2-rate -- [seconds] [textbook]`
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +19,7 @@ use gatehouse::auth::{
 
 fn main() {
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let textbook = std::env::args().nth(2).is_some_and(|arg| arg == "textbook");
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let hash = runtime
@@ -48,6 +54,11 @@ fn main() {
         total as f64 / elapsed
     );
 
+    if textbook {
+        let rate = textbook_rate(&hash, threads, seconds);
+        println!("textbook_per_second={rate:.1}");
+    }
+
     // One thread, after the list is loaded once: a strong passphrase (the full estimate), a common
     // password (refused early), and the longest password accepted (estimated on its head only).
     let candidates = [
@@ -74,4 +85,29 @@ fn main() {
         "policy_checks={} policy_check_us={per_check_us:.1} policy_check_longest_us={longest_us:.1}",
         rounds * 3
     );
+}
+
+/// Verifications per second on `threads` threads through the argon2 crate's own API, which
+/// allocates its working memory on every call.
+fn textbook_rate(stored: &str, threads: usize, seconds: u64) -> f64 {
+    use argon2::{Argon2, PasswordHash, PasswordVerifier as _};
+
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let stored = stored.to_owned();
+            std::thread::spawn(move || {
+                let parsed = PasswordHash::new(&stored).expect("a PHC string");
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    Argon2::default().verify_password(b"a benchmark passphrase", &parsed).expect("verify");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let total: u64 = workers.into_iter().map(|w| w.join().expect("worker")).sum();
+    total as f64 / started.elapsed().as_secs_f64()
 }
