@@ -397,7 +397,7 @@ argon2_round() {
   [ "$round" = 2 ] && extra=(textbook)
   run_child "$ARGON2_BIN" "$DURATION" "${extra[@]}" >"$file" || fail "argon2-rate failed"
   sed 's/^/   /' "$file"
-  per_second=$(sed -n 's/.*per_second=\([0-9.]*\).*/\1/p' "$file")
+  per_second=$(sed -n 's/^threads=.* per_second=\([0-9.]*\).*/\1/p' "$file")
   [ -n "$per_second" ] || fail "argon2-rate printed no per_second="
   printf -v "ARGON2_PS_$round" '%s' "$per_second"
   POLICY_US=$(sed -n 's/.*policy_check_us=\([0-9.]*\).*/\1/p' "$file")
@@ -578,21 +578,29 @@ for round in 1 2 3; do
   printf -v "LOGIN_PS_$round" '%s' "$(login_rate "$WORK/login-$round.txt")"
 done
 
-step "wrk GET / (logged in) during a login storm ($STORM_CONNECTIONS connections logging in)"
-quiet_check "GET / logged in, during a login storm"
-wrk -t "$STORM_THREADS" -c "$STORM_CONNECTIONS" -d "$((DURATION + 2))s" --latency --timeout "$WRK_TIMEOUT" \
-  -s "$BENCH/wrk/login.lua" "$URL" "${LOGIN_ARGS[@]}" >"$WORK/storm-logins.txt" 2>&1 &
-STORM_PID=$!
-pause 1 # the storm is running before the dashboard is measured, and lasts until after
-run_child "${WRK[@]}" -H "$COOKIE_HEADER" -s "$BENCH/wrk/check.lua" "$URL/" -- 200 "$PAGE_TEXT" \
-  >"$WORK/storm-dashboard.txt" 2>&1 || true
-wait "$STORM_PID" || true
-STORM_PID=""
-show "$WORK/storm-dashboard.txt"
-echo "   --- the login stream meanwhile:"
-show "$WORK/storm-logins.txt"
-check_wrk "GET / during the login storm" "$WORK/storm-dashboard.txt"
-check_wrk "the login storm" "$WORK/storm-logins.txt"
+# The page view alone, then under a login storm, three times in turn, and the median of the three
+# p99 ratios: a p99 is a few hundred requests, and one stall of the virtual machine (seen: a single
+# indexed read taking 1.1 s) makes a round's ratio by itself, as with the other references.
+for round in 1 2 3; do
+  step "wrk GET / (logged in), alone, before login storm $round of 3"
+  wrk_scenario "GET / logged in, before storm $round" "$WORK/calm-$round.txt" -H "$COOKIE_HEADER" \
+    -s "$BENCH/wrk/check.lua" "$URL/" -- 200 "$PAGE_TEXT"
+  step "wrk GET / (logged in) during login storm $round of 3 ($STORM_CONNECTIONS connections logging in)"
+  quiet_check "GET / logged in, during login storm $round"
+  wrk -t "$STORM_THREADS" -c "$STORM_CONNECTIONS" -d "$((DURATION + 2))s" --latency --timeout "$WRK_TIMEOUT" \
+    -s "$BENCH/wrk/login.lua" "$URL" "${LOGIN_ARGS[@]}" >"$WORK/storm-logins-$round.txt" 2>&1 &
+  STORM_PID=$!
+  pause 1 # the storm is running before the page view is measured, and lasts until after
+  run_child "${WRK[@]}" -H "$COOKIE_HEADER" -s "$BENCH/wrk/check.lua" "$URL/" -- 200 "$PAGE_TEXT" \
+    >"$WORK/storm-dashboard-$round.txt" 2>&1 || true
+  wait "$STORM_PID" || true
+  STORM_PID=""
+  show "$WORK/storm-dashboard-$round.txt"
+  echo "   --- the login stream meanwhile:"
+  show "$WORK/storm-logins-$round.txt"
+  check_wrk "GET / during login storm $round" "$WORK/storm-dashboard-$round.txt"
+  check_wrk "login storm $round" "$WORK/storm-logins-$round.txt"
+done
 
 # ---------------------------------------------------------------------------------------------------
 # Many instances reach Postgres through PgBouncer in transaction mode: a second instance of the same
@@ -723,10 +731,16 @@ LOGIN_P99=$(wrk_percentile_ms "$WORK/login-2.txt" 99%)
 DASHBOARD_RPS=$(wrk_rps "$WORK/dashboard-page.txt")
 DASHBOARD_P50=$(wrk_percentile_ms "$WORK/dashboard-page.txt" 50%)
 DASHBOARD_P99=$(wrk_percentile_ms "$WORK/dashboard-page.txt" 99%)
-STORM_RPS=$(wrk_rps "$WORK/storm-dashboard.txt")
-STORM_P50=$(wrk_percentile_ms "$WORK/storm-dashboard.txt" 50%)
-STORM_P99=$(wrk_percentile_ms "$WORK/storm-dashboard.txt" 99%)
-STORM_LOGIN_PS=$(login_rate "$WORK/storm-logins.txt")
+for round in 1 2 3; do
+  printf -v "CALM_P99_$round" '%s' "$(wrk_percentile_ms "$WORK/calm-$round.txt" 99%)"
+  printf -v "STORM_P99_$round" '%s' "$(wrk_percentile_ms "$WORK/storm-dashboard-$round.txt" 99%)"
+  printf -v "STORM_LOGIN_PS_$round" '%s' "$(login_rate "$WORK/storm-logins-$round.txt")"
+done
+# Throughput and latencies of the storm's middle round.
+STORM_RPS=$(wrk_rps "$WORK/storm-dashboard-2.txt")
+STORM_P50=$(wrk_percentile_ms "$WORK/storm-dashboard-2.txt" 50%)
+STORM_P99=$STORM_P99_2
+STORM_LOGIN_PS=$(median3 "$STORM_LOGIN_PS_1" "$STORM_LOGIN_PS_2" "$STORM_LOGIN_PS_3")
 BOUNCED_RPS=$(wrk_rps "$WORK/bounced.txt")
 BOUNCED_P50=$(wrk_percentile_ms "$WORK/bounced.txt" 50%)
 BOUNCED_P99=$(wrk_percentile_ms "$WORK/bounced.txt" 99%)
@@ -742,7 +756,12 @@ for round in 1 2 3; do
   printf -v "LOGINS_VS_ARGON2_$round" '%s' "$(ratio "${!login_ps}" "${!argon2_ps}")"
 done
 LOGINS_VS_ARGON2=$(median3 "$LOGINS_VS_ARGON2_1" "$LOGINS_VS_ARGON2_2" "$LOGINS_VS_ARGON2_3")
-STORM_P99_VS_P99=$(ratio "$STORM_P99" "$DASH_P99")
+# Each storm round's p99 against the page view alone just before it, then the median of the three.
+for round in 1 2 3; do
+  storm_p99="STORM_P99_$round" calm_p99="CALM_P99_$round"
+  printf -v "STORM_P99_VS_P99_$round" '%s' "$(ratio "${!storm_p99}" "${!calm_p99}")"
+done
+STORM_P99_VS_P99=$(median3 "$STORM_P99_VS_P99_1" "$STORM_P99_VS_P99_2" "$STORM_P99_VS_P99_3")
 STORM_LOGINS_VS_LOGINS=$(ratio "$STORM_LOGIN_PS" "$LOGIN_PS")
 HEALTHZ_VS_PGBENCH=$(ratio "$HEALTHZ_RPS" "$PGBENCH_TPS")
 STATIC_VS_PGBENCH=$(ratio "$STATIC_RPS" "$PGBENCH_TPS")
@@ -805,7 +824,8 @@ fi
   echo "| pgbench -S, one indexed read, tps (median of 3: $PGBENCH_TPS_1, $PGBENCH_TPS_2, $PGBENCH_TPS_3) | $PGBENCH_TPS | $PGBENCH_P50 | $PGBENCH_P99 |"
   echo "| logins (GET + POST /login), logins/s (median of 3: $LOGIN_PS_1, $LOGIN_PS_2, $LOGIN_PS_3; latencies of round 2) | $LOGIN_PS | $LOGIN_P50 | $LOGIN_P99 |"
   echo "| GET /dashboard, logged in (+1 read: its facts) | $DASHBOARD_RPS | $DASHBOARD_P50 | $DASHBOARD_P99 |"
-  echo "| GET /, logged in, during a login storm ($STORM_LOGIN_PS logins/s) | $STORM_RPS | $STORM_P50 | $STORM_P99 |"
+  echo "| GET /, logged in, alone before each storm (p99s of 3: $CALM_P99_1, $CALM_P99_2, $CALM_P99_3; round 2) | $(wrk_rps "$WORK/calm-2.txt") | $(wrk_percentile_ms "$WORK/calm-2.txt" 50%) | $CALM_P99_2 |"
+  echo "| GET /, logged in, during a login storm (p99s of 3: $STORM_P99_1, $STORM_P99_2, $STORM_P99_3; round 2; logins/s median of 3: $STORM_LOGIN_PS_1, $STORM_LOGIN_PS_2, $STORM_LOGIN_PS_3) | $STORM_RPS | $STORM_P50 | $STORM_P99 |"
   echo "| GET /, logged in, another instance through PgBouncer (transaction mode, \`DATABASE_STATEMENT_CACHE=off\`, no TLS) | $BOUNCED_RPS | $BOUNCED_P50 | $BOUNCED_P99 |"
   echo "| argon2id verifications/s, all cores (median of 3, each run just before a login round: $ARGON2_PS_1, $ARGON2_PS_2, $ARGON2_PS_3) | $ARGON2_PS | | |"
   echo "| password policy check (common list + zxcvbn), µs per check, one core | $POLICY_US | | |"
@@ -838,7 +858,7 @@ fi
   echo "|---|---:|---:|---|"
   echo "| page views/s ÷ pgbench tps (medians) | $(rounded "$DASH_VS_PGBENCH") | ≥ 0.3 | $T_DASH |"
   echo "| logins/s ÷ argon2 verifications/s (median of the rounds: $(rounded "$LOGINS_VS_ARGON2_1"), $(rounded "$LOGINS_VS_ARGON2_2"), $(rounded "$LOGINS_VS_ARGON2_3")) | $(rounded "$LOGINS_VS_ARGON2") | ≥ 0.9 | $T_LOGIN |"
-  echo "| page-view p99 during logins ÷ alone (median) | $(rounded "$STORM_P99_VS_P99") | ≤ 1.5 | $T_STORM |"
+  echo "| page-view p99 during logins ÷ alone just before (median of the rounds: $(rounded "$STORM_P99_VS_P99_1"), $(rounded "$STORM_P99_VS_P99_2"), $(rounded "$STORM_P99_VS_P99_3")) | $(rounded "$STORM_P99_VS_P99") | ≤ 1.5 | $T_STORM |"
   echo "| peak RSS of the app (VmHWM) | $RSS_MIB MiB | < 64 MiB | $T_RSS |"
   echo "| SQL statements per page view ($VIEWS views) | $(rounded "$STATEMENTS_PER_VIEW") | ≤ 1 | $T_SQL |"
   echo "| /healthz requests/s ÷ pgbench tps | $(rounded "$HEALTHZ_VS_PGBENCH") | ≥ 0.4 | $T_HEALTHZ |"
