@@ -176,11 +176,13 @@ pause() { run_child sleep "$1"; }
 
 # The machine's CPU over 2 s, from /proc/stat: "busy steal" in percent of all cores. Busy counts every
 # non-idle state (steal too); steal alone is time the hypervisor gave to someone else.
+# The machine's CPU counters so far (user nice system idle iowait irq softirq steal, all cores).
+cpu_counters() { awk '$1 == "cpu" { print $2, $3, $4, $5, $6, $7, $8, $9; exit }' /proc/stat; }
 cpu_sample() {
   local a b
-  a=$(awk '$1 == "cpu" { print $2, $3, $4, $5, $6, $7, $8, $9; exit }' /proc/stat)
+  a=$(cpu_counters)
   pause 2
-  b=$(awk '$1 == "cpu" { print $2, $3, $4, $5, $6, $7, $8, $9; exit }' /proc/stat)
+  b=$(cpu_counters)
   awk -v a="$a" -v b="$b" 'BEGIN {
     split(a, x, " "); split(b, y, " ")
     total = 0; for (i = 1; i <= 8; i++) total += y[i] - x[i]
@@ -198,7 +200,6 @@ QUIET_NAMES=() QUIET_BUSY=() QUIET_STEAL=() QUIET_STEAL_DURING=()
 QUIET_MARK=""
 STEAL_LIMIT=3
 NOISY=0
-cpu_counters() { awk '$1 == "cpu" { print $2, $3, $4, $5, $6, $7, $8, $9; exit }' /proc/stat; }
 # Steal in percent of all cores between two cpu_counters readings.
 steal_between() {
   awk -v a="$1" -v b="$2" 'BEGIN {
@@ -243,12 +244,14 @@ quiet_check() {
 # CPU time used so far, in clock ticks (utime + stime, every thread): of the app, and of every postgres
 # process (the app's connections are long-lived backends, so a scenario's share is the difference).
 TICKS_PER_SECOND=$(getconf CLK_TCK)
-app_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$APP_PID/stat"; }
+# utime + stime of one /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat (fields after the name).
+stat_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$1" 2>/dev/null || echo 0; }
+app_ticks() { stat_ticks "/proc/$APP_PID/stat"; }
 postgres_ticks() {
   local total=0 dir
   for dir in /proc/[0-9]*; do
     [ "$(cat "$dir/comm" 2>/dev/null)" = postgres ] || continue
-    total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$dir/stat" 2>/dev/null || echo 0)))
+    total=$((total + $(stat_ticks "$dir/stat")))
   done
   echo "$total"
 }
@@ -259,13 +262,13 @@ hashing_ticks() {
   local total=0 task
   for task in /proc/"$APP_PID"/task/*; do
     case "$(cat "$task/comm" 2>/dev/null)" in argon2-*) ;; *) continue ;; esac
-    total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$task/stat" 2>/dev/null || echo 0)))
+    total=$((total + $(stat_ticks "$task/stat")))
   done
   echo "$total"
 }
 # Busy ticks of the whole machine (user, nice, system, irq, softirq; all cores): the login's
 # share beside the app and Postgres is the load generator's and the kernel's.
-machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+machine_ticks() { cpu_counters | awk '{ print $1 + $2 + $3 + $6 + $7 }'; }
 # Milliseconds of CPU per unit of work from two tick readings: ticks_before ticks_after units.
 cpu_ms_per() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$TICKS_PER_SECOND" 'BEGIN { if (n + 0 == 0) print "nan"; else printf "%.3f", (b - a) * 1000 / hz / n }'; }
 median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
