@@ -833,6 +833,16 @@ if [ "$BUILD" = 0 ]; then
   COMMIT="$COMMIT, --no-build: binary of $(date -u -r "$APP_BIN" '+%Y-%m-%d %H:%M UTC')"
 fi
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+# Two kernel settings that move the login figures: huge pages for argon2's working memory
+# (auth/password.rs asks for them), and autogroup, under which the hashing threads' nice 10 ranks
+# them below the app's own threads only, not below Postgres (ARCHITECTURE.md, "Under a login storm").
+THP=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true)
+case "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || true)" in
+  1) AUTOGROUP=on ;;
+  0) AUTOGROUP=off ;;
+  *) AUTOGROUP=absent ;;
+esac
+KERNEL_NOTE="kernel $(uname -r): transparent huge pages \`${THP:-unknown}\`, scheduler autogroup $AUTOGROUP"
 if [ "$MODE" = smoke ]; then ENFORCED="printed, not enforced (--smoke)"; else ENFORCED="enforced"; fi
 close_quiet_row
 if [ "$NOISY" = 0 ]; then
@@ -846,7 +856,8 @@ fi
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT, $MODE run: ${DURATION} s per scenario," \
     "$CONNECTIONS connections and $THREADS threads (login storm: $STORM_CONNECTIONS connections)," \
-    "nproc $(nproc)${CPU:+ ($CPU)}, PostgreSQL $PG_VERSION on this machine, $TLS_NOTE (the app's connections: $APP_TLS)."
+    "nproc $(nproc)${CPU:+ ($CPU)}, PostgreSQL $PG_VERSION on this machine, $TLS_NOTE (the app's connections: $APP_TLS);" \
+    "$KERNEL_NOTE."
   echo
   echo "| scenario | requests/s | p50 (ms) | p99 (ms) |"
   echo "|---|---:|---:|---:|"
