@@ -165,15 +165,24 @@ impl PasswordHasher {
     }
 }
 
-/// Nice 10 for the calling thread (on Linux the nice value is per thread), so hashing yields the CPU
-/// to request handling. Best effort: elsewhere, or if refused, hashing just runs at normal priority.
+/// The calling thread (on Linux scheduling is per thread) to `SCHED_IDLE`, so hashing runs only on
+/// CPU that request handling and Postgres leave over: a woken request thread preempts a hash at once.
+/// Nice 10, tried first and kept if `SCHED_IDLE` is refused, still lets a hash hold a core for its
+/// time slice against each wake-up; during a login storm that doubled the page view's p99, where
+/// `SCHED_IDLE` kept it within 1.2–1.35× (ARCHITECTURE.md, "Under a login storm"). The cost: while
+/// page views keep every core busy, logins wait (the queue bound answers "busy" past
+/// `HASH_QUEUE_LIMIT`). Best effort: elsewhere, or if both are refused, hashing runs at normal priority.
 fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: setpriority only reads its integer arguments; `who = 0` names the calling thread.
-        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
-        if result != 0 {
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0 {
             log::debug!("could not lower the priority of a hashing thread");
+        }
+        let idle = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `pid = 0` names the calling thread; the kernel only reads `idle`, which outlives the call.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) } != 0 {
+            log::debug!("SCHED_IDLE refused for a hashing thread; it stays at nice 10");
         }
     }
 }
@@ -436,6 +445,25 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(held().await.unwrap(), 0, "handed back after the idle time");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_only_on_cpu_that_nothing_else_wants() {
+        let hasher = PasswordHasher::new(1, 0);
+        // SAFETY: both only read the calling thread's scheduling state.
+        let (policy, nice) = hasher
+            .run(|| unsafe { (libc::sched_getscheduler(0), libc::getpriority(libc::PRIO_PROCESS, 0)) })
+            .await
+            .unwrap();
+        assert_eq!(policy, libc::SCHED_IDLE, "a hashing thread's scheduling policy");
+        assert_eq!(nice, 10, "and its nice value, for a kernel that refuses SCHED_IDLE");
+        // SAFETY: as above, on the test's own thread.
+        assert_ne!(
+            unsafe { libc::sched_getscheduler(0) },
+            libc::SCHED_IDLE,
+            "the caller's thread is untouched"
+        );
     }
 
     #[test]
