@@ -834,8 +834,8 @@ if [ "$BUILD" = 0 ]; then
 fi
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 # Two kernel settings that move the login figures: huge pages for argon2's working memory
-# (auth/password.rs asks for them), and autogroup, under which the hashing threads' nice 10 ranks
-# them below the app's own threads only, not below Postgres (ARCHITECTURE.md, "Under a login storm").
+# (auth/password.rs asks for them), and autogroup, under which the hashing threads' `SCHED_IDLE`
+# ranks them below the app's own threads only, not below Postgres (ARCHITECTURE.md, "Under a login storm").
 THP=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true)
 case "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || true)" in
   1) AUTOGROUP=on ;;

@@ -243,9 +243,10 @@ fn working_memory(blocks: usize) -> Vec<Block> {
 fn advise_huge_pages(start: *mut u8, len: usize) {
     #[cfg(target_os = "linux")]
     {
-        const PAGE: usize = 4096;
-        let first = (start as usize).div_ceil(PAGE) * PAGE;
-        let end = (start as usize + len) / PAGE * PAGE;
+        // SAFETY: sysconf only reads its argument.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(1);
+        let first = (start as usize).div_ceil(page) * page;
+        let end = (start as usize + len) / page * page;
         if end > first {
             // SAFETY: the range lies inside this Vec's own allocation, which outlives the call;
             // MADV_HUGEPAGE only changes how its pages are backed, never their contents.
