@@ -297,6 +297,20 @@ case "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || true)" in
   0) AUTOGROUP=off ;;
   *) AUTOGROUP=absent ;;
 esac
+# The kernel applies autogroups only to tasks in the root CPU cgroup: inside a container or a
+# systemd slice with CPU accounting, the cgroup decides the weights and the autogroup setting is moot.
+if [ "$AUTOGROUP" = on ]; then
+  # cgroup v1 names the cpu controller's group; under v2 a group weighs its tasks only where the
+  # cpu controller is enabled for it, which its cpu.weight file shows.
+  CPU_CGROUP=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ { print $3; exit }' /proc/self/cgroup 2>/dev/null || true)
+  if [ -z "$CPU_CGROUP" ]; then
+    CPU_CGROUP=$(awk -F: '$1 == "0" { print $3; exit }' /proc/self/cgroup 2>/dev/null || true)
+    [ -e "/sys/fs/cgroup$CPU_CGROUP/cpu.weight" ] || CPU_CGROUP=/
+  fi
+  if [ -n "$CPU_CGROUP" ] && [ "$CPU_CGROUP" != / ]; then
+    AUTOGROUP="on but not in effect (this shell is in the CPU cgroup $CPU_CGROUP)"
+  fi
+fi
 RUN_ID=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 APP_DB=gatehouse_bench_$RUN_ID
 PGBENCH_DB=gatehouse_pgbench_$RUN_ID
@@ -309,37 +323,43 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 while port_in_use "$PORT"; do PORT=$((PORT + 1)); done
 URL=http://127.0.0.1:$PORT
 
+# Waits until the app started as <pid> answers `ok` on <url>/healthz, for at most <seconds>, and
+# checks that <pid> is the app's binary itself (not a wrapper such as setsid that forked), since its
+# memory, CPU and scheduler group are read from /proc/<pid>.
+wait_until_serving() {
+  local pid=$1 url=$2 name=$3 log=$4 seconds=$5 healthy=0
+  for _ in $(seq 1 $((seconds * 10))); do
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; fail "$name exited during start-up"; }
+    if [ "$(curl -s --max-time 2 "$url/healthz" 2>/dev/null || true)" = ok ]; then
+      healthy=1
+      break
+    fi
+    sleep 0.1
+  done
+  [ "$healthy" = 1 ] || fail "$name: GET /healthz did not answer \`ok\` within $seconds s"
+  [ "$(readlink "/proc/$pid/exe")" = "$(readlink -f "$APP_BIN")" ] || fail "pid $pid is not $APP_BIN"
+}
+
+# How every instance of the app is started: from an empty directory ($WORK), so a developer's .env
+# cannot change what is measured, with the app's settings at their defaults but for these and what
+# each launch adds after them (DATABASE_URL, BIND_ADDR, ...). Production refuses to start without
+# SMTP_URL; nothing here sends mail, and the URL is only parsed at start, so a closed local port will do.
+APP_ENV_DEFAULTS=(env -u PASSWORD_MIN_LENGTH -u SESSION_IDLE_TIMEOUT -u SESSION_MAX_AGE
+  -u TRUSTED_PROXIES -u FORM_LIMIT_BYTES -u MIGRATE_ON_START -u HASH_QUEUE_LIMIT -u HASH_THREADS
+  -u DATABASE_POOL_SIZE -u DATABASE_STATEMENT_CACHE -u REQUIRE_CONFIRMED_EMAIL -u THROTTLE_CONFIRM_EMAILS
+  -u THROTTLE_LOGIN_FAILURES -u THROTTLE_LOGIN_IP_FAILURES -u SESSION_SECRET_PREVIOUS
+  SMTP_URL="smtp://127.0.0.1:9" SESSION_SECRET="$SESSION_SECRET" APP_ENV=production
+  PUBLIC_URL="$URL" RUST_LOG=warn)
+
 step "start the app on $URL"
-# From an empty directory, so a developer's .env cannot change what is measured, and with the
-# app's other settings at their defaults.
 (
   cd "$WORK"
-  # Production refuses to start without SMTP_URL; nothing here sends mail, and the URL is only
-  # parsed at start, so a closed local port will do.
-  exec env -u PASSWORD_MIN_LENGTH -u SESSION_IDLE_TIMEOUT -u SESSION_MAX_AGE \
-    -u TRUSTED_PROXIES -u FORM_LIMIT_BYTES -u MIGRATE_ON_START -u HASH_QUEUE_LIMIT -u HASH_THREADS -u DATABASE_POOL_SIZE \
-    -u REQUIRE_CONFIRMED_EMAIL -u THROTTLE_CONFIRM_EMAILS \
-    -u THROTTLE_LOGIN_FAILURES -u THROTTLE_LOGIN_IP_FAILURES -u SESSION_SECRET_PREVIOUS \
-    SMTP_URL="smtp://127.0.0.1:9" \
-    DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$APP_DB" \
-    SESSION_SECRET="$SESSION_SECRET" APP_ENV=production \
-    PUBLIC_URL="$URL" BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=warn \
-    "$APP_BIN" serve
+  exec "${APP_ENV_DEFAULTS[@]}" DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$APP_DB" \
+    BIND_ADDR="127.0.0.1:$PORT" "$APP_BIN" serve
 ) >"$WORK/app.log" 2>&1 &
 APP_PID=$!
-healthy=0
-for _ in $(seq 1 600); do
-  kill -0 "$APP_PID" 2>/dev/null || fail "the app exited during start-up"
-  if [ "$(curl -s --max-time 2 "$URL/healthz" 2>/dev/null || true)" = ok ]; then
-    healthy=1
-    break
-  fi
-  sleep 0.1
-done
-[ "$healthy" = 1 ] || fail "GET /healthz did not answer \`ok\` within 60 s"
 # Peak memory is read from /proc/$APP_PID: it must be the app itself, not a wrapper.
-[ "$(readlink "/proc/$APP_PID/exe")" = "$(readlink -f "$APP_BIN")" ] ||
-  fail "pid $APP_PID is not $APP_BIN, so its memory would not be the app's"
+wait_until_serving "$APP_PID" "$URL" "the app" "$WORK/app.log" 60
 note "pid $APP_PID; GET /healthz answers ok"
 
 # ---------------------------------------------------------------------------------------------------
@@ -567,32 +587,21 @@ pgbench_round() {
 # Sets SECOND_APP_PID once it answers /healthz. With SECOND_SESSION=1 it leads a session of its own
 # (setsid), as a service manager starts a daemon, so its scheduler autogroup is its own.
 start_second_instance() {
-  local name=$1 log=$2 port=$3 database_url=$4 launcher=() healthy=0
+  local name=$1 log=$2 port=$3 database_url=$4 launcher=()
   shift 4
-  [ "${SECOND_SESSION:-0}" = 1 ] && launcher=(setsid)
+  if [ "${SECOND_SESSION:-0}" = 1 ]; then
+    # setsid forks when its caller leads a process group (as under job control), and then the pid
+    # kept here would be setsid's, which exits at once.
+    [[ $- != *m* ]] || fail "job control is on, so setsid would fork: run bench/run.sh as a script"
+    launcher=(setsid)
+  fi
   (
     cd "$WORK"
-    exec "${launcher[@]}" env -u PASSWORD_MIN_LENGTH -u SESSION_IDLE_TIMEOUT -u SESSION_MAX_AGE \
-      -u TRUSTED_PROXIES -u FORM_LIMIT_BYTES -u MIGRATE_ON_START -u HASH_QUEUE_LIMIT -u HASH_THREADS \
-      -u DATABASE_POOL_SIZE -u DATABASE_STATEMENT_CACHE -u REQUIRE_CONFIRMED_EMAIL -u THROTTLE_CONFIRM_EMAILS \
-      -u THROTTLE_LOGIN_FAILURES -u THROTTLE_LOGIN_IP_FAILURES -u SESSION_SECRET_PREVIOUS \
-      SMTP_URL="smtp://127.0.0.1:9" DATABASE_URL="$database_url" "$@" \
-      SESSION_SECRET="$SESSION_SECRET" APP_ENV=production \
-      PUBLIC_URL="$URL" BIND_ADDR="127.0.0.1:$port" RUST_LOG=warn \
-      "$APP_BIN" serve
+    exec "${launcher[@]}" "${APP_ENV_DEFAULTS[@]}" DATABASE_URL="$database_url" BIND_ADDR="127.0.0.1:$port" \
+      "$@" "$APP_BIN" serve
   ) >"$log" 2>&1 &
   SECOND_APP_PID=$!
-  for _ in $(seq 1 300); do
-    kill -0 "$SECOND_APP_PID" 2>/dev/null || { cat "$log" >&2; fail "$name exited during start-up"; }
-    if [ "$(curl -s --max-time 2 "http://127.0.0.1:$port/healthz" 2>/dev/null || true)" = ok ]; then
-      healthy=1
-      break
-    fi
-    sleep 0.1
-  done
-  [ "$healthy" = 1 ] || fail "$name did not answer /healthz within 30 s"
-  [ "$(readlink "/proc/$SECOND_APP_PID/exe")" = "$(readlink -f "$APP_BIN")" ] ||
-    fail "pid $SECOND_APP_PID is not $APP_BIN"
+  wait_until_serving "$SECOND_APP_PID" "http://127.0.0.1:$port" "$name" "$log" 30
 }
 # Stops the second instance and checks its log: the notice that passkeys are off (this run's site is
 # an IP address) is expected; any other WARN or ERROR line fails the run.
@@ -683,7 +692,7 @@ storm_rounds() {
     show "$WORK/${prefix}storm-dashboard-$round.txt"
     echo "   --- the login stream meanwhile:"
     show "$WORK/${prefix}storm-logins-$round.txt"
-    check_wrk "GET /$label during login storm $round" "$WORK/${prefix}storm-dashboard-$round.txt"
+    check_wrk "GET / logged in$label, during login storm $round" "$WORK/${prefix}storm-dashboard-$round.txt"
     check_wrk "login storm$label $round" "$WORK/${prefix}storm-logins-$round.txt"
   done
 }
@@ -753,9 +762,12 @@ if [ "$AUTOGROUP" = on ]; then
   step "another instance in a session of its own, its autogroup at nice $TUNED_NICE (the README's advice for a host shared with Postgres)"
   SECOND_SESSION=1 start_second_instance "the instance at autogroup nice $TUNED_NICE" "$WORK/tuned-app.log" \
     "$TUNED_PORT" "postgres://$PGUSER@$PGHOST:$PGPORT/$APP_DB" MIGRATE_ON_START=false
-  [ "$(ps -o sess= -p "$SECOND_APP_PID" | tr -d ' ')" = "$SECOND_APP_PID" ] ||
+  # Field 6 of /proc/<pid>/stat is the session id (the command name, field 2, has no spaces here).
+  [ "$(cut -d' ' -f6 "/proc/$SECOND_APP_PID/stat")" = "$SECOND_APP_PID" ] ||
     fail "the second instance (pid $SECOND_APP_PID) does not lead its own session, so its autogroup is shared"
   echo "$TUNED_NICE" >"/proc/$SECOND_APP_PID/autogroup" || fail "could not write /proc/$SECOND_APP_PID/autogroup"
+  grep -q " nice $TUNED_NICE\$" "/proc/$SECOND_APP_PID/autogroup" ||
+    fail "the second instance's autogroup is not at nice $TUNED_NICE: $(cat "/proc/$SECOND_APP_PID/autogroup")"
   note "pid $SECOND_APP_PID: $(cat "/proc/$SECOND_APP_PID/autogroup")"
   run_child wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP_SECONDS}s" --timeout "$WRK_TIMEOUT" -H "$COOKIE_HEADER" \
     -s "$BENCH/wrk/check.lua" "$TUNED_URL/" -- 200 "$PAGE_TEXT" >"$WORK/tuned-warmup.txt" 2>&1 || true
