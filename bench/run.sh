@@ -753,7 +753,7 @@ BOUNCER_PID=""
 # storm"). The README's advice for a host shared with Postgres is a lower weight for the app's group:
 # here a second instance of the site, started in a session of its own as a service manager starts a
 # daemon, with its autogroup at nice $TUNED_NICE, measured as the first was. Reported, not a target.
-TUNED_NICE=8
+TUNED_NICE=${TUNED_NICE:-8}
 TUNED_MEASURED=0
 if [ "$AUTOGROUP" = on ]; then
   TUNED_PORT=$((PORT + 1))
