@@ -26,6 +26,7 @@ Environment (defaults: full run / --smoke):
   VIEWS=200/50             sequential page views for the SQL-statements-per-view count
   PGBENCH_SCALE=10/1       pgbench -i -s
   PORT=18080               first port tried for the app (the next free one is used)
+  TUNED_NICE=8             autogroup nice (0-19) of the second instance in its own session, where autogroup is on
   PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres   the Postgres server (trust auth)
 EOF
 }
@@ -44,6 +45,13 @@ done
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BENCH=$ROOT/bench
+# What is measured, read before anything runs (a commit made during the run is not this run's): the
+# app's sources and the scenarios' own scripts.
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain -- src entity migration templates static Cargo.toml Cargo.lock \
+  bench/run.sh bench/wrk bench/argon2_rate.rs 2>/dev/null)" ]; then
+  COMMIT="$COMMIT with uncommitted changes"
+fi
 
 if [ "$SMOKE" = 1 ]; then
   MODE=smoke
@@ -58,6 +66,8 @@ else
   PGBENCH_SAMPLING=0.1
 fi
 PORT=${PORT:-18080}
+TUNED_NICE=${TUNED_NICE:-8}
+[[ $TUNED_NICE =~ ^(1?[0-9])$ ]] || { echo "TUNED_NICE must be a whole number from 0 to 19, not '$TUNED_NICE'" >&2; exit 2; }
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 for name in DURATION CONNECTIONS THREADS STORM_CONNECTIONS VIEWS PGBENCH_SCALE PORT; do
   value=${!name}
@@ -298,17 +308,47 @@ case "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || true)" in
   *) AUTOGROUP=absent ;;
 esac
 # The kernel applies autogroups only to tasks in the root CPU cgroup: inside a container or a
-# systemd slice with CPU accounting, the cgroup decides the weights and the autogroup setting is moot.
-if [ "$AUTOGROUP" = on ]; then
-  # cgroup v1 names the cpu controller's group; under v2 a group weighs its tasks only where the
-  # cpu controller is enabled for it, which its cpu.weight file shows.
-  CPU_CGROUP=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ { print $3; exit }' /proc/self/cgroup 2>/dev/null || true)
-  if [ -z "$CPU_CGROUP" ]; then
-    CPU_CGROUP=$(awk -F: '$1 == "0" { print $3; exit }' /proc/self/cgroup 2>/dev/null || true)
-    [ -e "/sys/fs/cgroup$CPU_CGROUP/cpu.weight" ] || CPU_CGROUP=/
+# systemd unit with CPU accounting, the cgroups decide the weights and the autogroup setting is moot.
+# cpu_cgroup_of <pid> prints the CPU cgroup that weighs the process, `/` for the root one.
+cpu_cgroup_of() {
+  local path
+  # cgroup v1 names the cpu controller's group.
+  path=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ { print $3; exit }' "/proc/$1/cgroup" 2>/dev/null || true)
+  if [ -n "$path" ]; then
+    echo "$path"
+    return
   fi
-  if [ -n "$CPU_CGROUP" ] && [ "$CPU_CGROUP" != / ]; then
+  # Under v2 the nearest group (itself or an ancestor) with the cpu controller on, which its
+  # cpu.weight file shows, weighs the process; only the real root has none, and the root of a
+  # cgroup namespace (a container's `/`) does.
+  path=$(awk -F: '$1 == "0" { print $3; exit }' "/proc/$1/cgroup" 2>/dev/null || true)
+  [ -n "$path" ] || path=/
+  while :; do
+    if [ -e "/sys/fs/cgroup${path%/}/cpu.weight" ]; then
+      [ "$path" = / ] && path="/ of a cgroup namespace"
+      echo "$path"
+      return
+    fi
+    [ "$path" = / ] && break
+    path=$(dirname "$path")
+  done
+  echo /
+}
+if [ "$AUTOGROUP" = on ]; then
+  CPU_CGROUP=$(cpu_cgroup_of $$)
+  # Postgres's backends inherit the postmaster's group; its pid is the first line of postmaster.pid,
+  # readable where Postgres runs on this machine and the run may read its data directory.
+  PG_DATA_DIR=$(psql -d postgres -AtqX -c 'show data_directory' 2>/dev/null || true)
+  POSTMASTER_PID=$(head -n 1 "$PG_DATA_DIR/postmaster.pid" 2>/dev/null || true)
+  if [ "$CPU_CGROUP" != / ]; then
     AUTOGROUP="on but not in effect (this shell is in the CPU cgroup $CPU_CGROUP)"
+  elif [[ $POSTMASTER_PID =~ ^[0-9]+$ ]] && [ -e "/proc/$POSTMASTER_PID" ] &&
+    [ "$(cpu_cgroup_of "$POSTMASTER_PID")" != / ]; then
+    AUTOGROUP="on but not in effect for Postgres (its CPU cgroup is $(cpu_cgroup_of "$POSTMASTER_PID"))"
+  elif [[ $- == *m* ]]; then
+    # setsid forks when its caller leads a process group (as under job control), and then the pid
+    # the run keeps for the instance in its own session would be setsid's, which exits at once.
+    fail "job control is on, so setsid would fork: run bench/run.sh as a script (bash bench/run.sh)"
   fi
 fi
 RUN_ID=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
@@ -589,12 +629,8 @@ pgbench_round() {
 start_second_instance() {
   local name=$1 log=$2 port=$3 database_url=$4 launcher=()
   shift 4
-  if [ "${SECOND_SESSION:-0}" = 1 ]; then
-    # setsid forks when its caller leads a process group (as under job control), and then the pid
-    # kept here would be setsid's, which exits at once.
-    [[ $- != *m* ]] || fail "job control is on, so setsid would fork: run bench/run.sh as a script"
-    launcher=(setsid)
-  fi
+  # (Job control, under which setsid would fork, was ruled out at the start.)
+  [ "${SECOND_SESSION:-0}" = 1 ] && launcher=(setsid)
   (
     cd "$WORK"
     exec "${launcher[@]}" "${APP_ENV_DEFAULTS[@]}" DATABASE_URL="$database_url" BIND_ADDR="127.0.0.1:$port" \
@@ -753,13 +789,14 @@ BOUNCER_PID=""
 # storm"). The README's advice for a host shared with Postgres is a lower weight for the app's group:
 # here a second instance of the site, started in a session of its own as a service manager starts a
 # daemon, with its autogroup at nice $TUNED_NICE, measured as the first was. Reported, not a target.
-TUNED_NICE=${TUNED_NICE:-8}
 TUNED_MEASURED=0
 if [ "$AUTOGROUP" = on ]; then
   TUNED_PORT=$((PORT + 1))
   while port_in_use "$TUNED_PORT"; do TUNED_PORT=$((TUNED_PORT + 1)); done
   TUNED_URL=http://127.0.0.1:$TUNED_PORT
-  step "another instance in a session of its own, its autogroup at nice $TUNED_NICE (the README's advice for a host shared with Postgres)"
+  ADVICE=""
+  [ "$TUNED_NICE" = 8 ] && ADVICE=" (the README's advice for a host shared with Postgres)"
+  step "another instance in a session of its own, its autogroup at nice $TUNED_NICE$ADVICE"
   SECOND_SESSION=1 start_second_instance "the instance at autogroup nice $TUNED_NICE" "$WORK/tuned-app.log" \
     "$TUNED_PORT" "postgres://$PGUSER@$PGHOST:$PGPORT/$APP_DB" MIGRATE_ON_START=false
   # Field 6 of /proc/<pid>/stat is the session id (the command name, field 2, has no spaces here).
@@ -921,10 +958,6 @@ T_NOTFOUND=$(verdict "$NOTFOUND_VS_PGBENCH" ">=" 0.4)
 TARGETS=("$T_DASH" "$T_LOGIN" "$T_STORM" "$T_RSS" "$T_SQL" "$T_HEALTHZ" "$T_STATIC" "$T_NOTFOUND")
 for t in "${TARGETS[@]}"; do [ "$t" = PASS ] || FAILED=$((FAILED + 1)); done
 
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$ROOT" status --porcelain -- src entity migration templates static Cargo.toml Cargo.lock 2>/dev/null)" ]; then
-  COMMIT="$COMMIT with uncommitted changes"
-fi
 if [ "$BUILD" = 0 ]; then
   # The binary may be older than the checkout: say when it was built.
   COMMIT="$COMMIT, --no-build: binary of $(date -u -r "$APP_BIN" '+%Y-%m-%d %H:%M UTC')"
