@@ -67,7 +67,6 @@ else
 fi
 PORT=${PORT:-18080}
 TUNED_NICE=${TUNED_NICE:-8}
-[[ $TUNED_NICE =~ ^(1?[0-9])$ ]] || { echo "TUNED_NICE must be a whole number from 0 to 19, not '$TUNED_NICE'" >&2; exit 2; }
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 for name in DURATION CONNECTIONS THREADS STORM_CONNECTIONS VIEWS PGBENCH_SCALE PORT; do
   value=${!name}
@@ -76,6 +75,10 @@ for name in DURATION CONNECTIONS THREADS STORM_CONNECTIONS VIEWS PGBENCH_SCALE P
     exit 2
   fi
 done
+if ! [[ $TUNED_NICE =~ ^1?[0-9]$ ]]; then
+  echo "TUNED_NICE must be a whole number from 0 to 19 (it is \`$TUNED_NICE\`)" >&2
+  exit 2
+fi
 if [ "$CONNECTIONS" -lt "$THREADS" ]; then
   echo "CONNECTIONS ($CONNECTIONS) must be at least THREADS ($THREADS): wrk gives each thread its connections" >&2
   exit 2
@@ -340,11 +343,14 @@ if [ "$AUTOGROUP" = on ]; then
   # readable where Postgres runs on this machine and the run may read its data directory.
   PG_DATA_DIR=$(psql -d postgres -AtqX -c 'show data_directory' 2>/dev/null || true)
   POSTMASTER_PID=$(head -n 1 "$PG_DATA_DIR/postmaster.pid" 2>/dev/null || true)
+  PG_CPU_CGROUP=/
+  if [[ $POSTMASTER_PID =~ ^[0-9]+$ ]] && [ -e "/proc/$POSTMASTER_PID" ]; then
+    PG_CPU_CGROUP=$(cpu_cgroup_of "$POSTMASTER_PID")
+  fi
   if [ "$CPU_CGROUP" != / ]; then
     AUTOGROUP="on but not in effect (this shell is in the CPU cgroup $CPU_CGROUP)"
-  elif [[ $POSTMASTER_PID =~ ^[0-9]+$ ]] && [ -e "/proc/$POSTMASTER_PID" ] &&
-    [ "$(cpu_cgroup_of "$POSTMASTER_PID")" != / ]; then
-    AUTOGROUP="on but not in effect for Postgres (its CPU cgroup is $(cpu_cgroup_of "$POSTMASTER_PID"))"
+  elif [ "$PG_CPU_CGROUP" != / ]; then
+    AUTOGROUP="on but not in effect for Postgres (its CPU cgroup is $PG_CPU_CGROUP)"
   elif [[ $- == *m* ]]; then
     # setsid forks when its caller leads a process group (as under job control), and then the pid
     # the run keeps for the instance in its own session would be setsid's, which exits at once.
@@ -398,7 +404,6 @@ step "start the app on $URL"
     BIND_ADDR="127.0.0.1:$PORT" "$APP_BIN" serve
 ) >"$WORK/app.log" 2>&1 &
 APP_PID=$!
-# Peak memory is read from /proc/$APP_PID: it must be the app itself, not a wrapper.
 wait_until_serving "$APP_PID" "$URL" "the app" "$WORK/app.log" 60
 note "pid $APP_PID; GET /healthz answers ok"
 
