@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 
 use crate::db::Db;
+use chrono::{DateTime, Utc};
 
 use super::{
     password::{Password, PasswordError, PasswordHasher, Verification},
     policy,
+    throttle::{self, Key, Limits, Reservation, Settlement},
 };
 use crate::{audit::Event, clock::Clock, db};
 
@@ -273,26 +275,68 @@ pub enum ChangeError {
     Database(#[from] sea_orm::DbErr),
     #[error("could not hash or verify the password")]
     Hashing(#[from] PasswordError),
+    #[error(transparent)]
+    Locked(#[from] ReauthLocked),
+}
+
+/// Too many wrong current passwords for one account: every form that asks for it answers this until
+/// `until`, whatever the password, without checking it.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error("too many wrong current passwords for this account; checks locked until {until}")]
+pub struct ReauthLocked {
+    pub until: DateTime<Utc>,
+    pub retry_after_seconds: u64,
 }
 
 const WRONG_CURRENT_PASSWORD: &str = "Your current password is not correct.";
 
-/// Re-authentication: every change to an account asks for the current password first.
+/// What checks a current password: the hasher, and the throttle that counts wrong ones per account.
+#[derive(Clone, Copy)]
+pub struct PasswordCheck<'a> {
+    pub hasher: &'a PasswordHasher,
+    pub clock: &'a Clock,
+    pub limits: &'a Limits,
+}
+
+/// Re-authentication: every change to an account asks for the current password first. Wrong ones
+/// are counted per account on the failed-login budget's terms (shared ROUTES.md, "Throttling"), so
+/// somebody at a screen left logged in cannot guess the password through these forms; the budget is
+/// its own, so they cannot lock the user out of logging in elsewhere either.
 pub(crate) async fn check_current_password(
     db: &Db,
-    hasher: &PasswordHasher,
+    check: PasswordCheck<'_>,
     user_id: i64,
     current_password: &str,
 ) -> Result<db::users::User, ChangeError> {
+    let PasswordCheck { hasher, clock, limits } = check;
+    let now = clock.now();
+    let budget = Key::reauth_user(user_id);
+    let reservation = throttle::reserve(db, &budget, &limits.login, now).await?;
+    if let Reservation::Refused { until } = reservation {
+        log::info!("refused a password check for user {user_id}: locked until {until}");
+        return Err(
+            ReauthLocked { until, retry_after_seconds: throttle::retry_after_seconds(until, now) }.into()
+        );
+    }
     let user = db::users::find_by_id(db, user_id).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verification = hasher.verify(Password::new(current_password), stored).await?;
     match (user, verification) {
-        (Some(user), Verification::Valid { .. }) => Ok(user),
-        _ => Err(ChangeError::Invalid(FieldErrors::from([(
-            "current_password",
-            WRONG_CURRENT_PASSWORD.to_owned(),
-        )]))),
+        (Some(user), Verification::Valid { .. }) => {
+            throttle::settle(db, Settlement::new(&budget, None), now).await?;
+            Ok(user)
+        }
+        _ => {
+            if let Some(until) = throttle::failed(db, &budget, &limits.login, &reservation, now).await? {
+                log::warn!(
+                    "too many wrong current passwords for user {user_id}: checks locked until {until}"
+                );
+            }
+            Err(ChangeError::Invalid(FieldErrors::from([(
+                "current_password",
+                WRONG_CURRENT_PASSWORD.to_owned(),
+            )])))
+        }
     }
 }
 
@@ -309,17 +353,16 @@ pub struct PasswordChange {
 /// current session's key and records the new epoch in it.
 pub async fn change_password(
     db: &Db,
-    hasher: &PasswordHasher,
-    clock: &Clock,
+    check: PasswordCheck<'_>,
     min_password_length: usize,
     user_id: i64,
     current_session_id: &str,
     change: PasswordChange,
 ) -> Result<PasswordChanged, ChangeError> {
     let PasswordChange { current_password, new_password, new_password_confirm } = change;
-    let user = check_current_password(db, hasher, user_id, current_password.expose()).await?;
+    let user = check_current_password(db, check, user_id, current_password.expose()).await?;
     let hash = policy::hash_new_password_on(
-        hasher,
+        check.hasher,
         new_password,
         &new_password_confirm,
         min_password_length,
@@ -331,7 +374,7 @@ pub async fn change_password(
     .map_err(|refusal| ChangeError::Invalid(FieldErrors::from([refusal])))?;
     // All or nothing: a new password must never be left with the other sessions still alive.
     let txn = db::begin_write(db).await?;
-    let epoch = db::users::change_password_hash(&txn, user.id, hash, clock.now()).await?;
+    let epoch = db::users::change_password_hash(&txn, user.id, hash, check.clock.now()).await?;
     db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
     // A pending change of address may be an intruder's: securing the account cancels it.
     db::email_confirmation_tokens::delete_other_addresses(&txn, user.id, &user.email).await?;
@@ -351,11 +394,11 @@ pub struct PasswordChanged {
 /// Deletes the account; its sessions and reset links go with it (foreign keys cascade).
 pub async fn delete_account(
     db: &Db,
-    hasher: &PasswordHasher,
+    check: PasswordCheck<'_>,
     user_id: i64,
     current_password: &str,
 ) -> Result<db::users::User, ChangeError> {
-    let user = check_current_password(db, hasher, user_id, current_password).await?;
+    let user = check_current_password(db, check, user_id, current_password).await?;
     // Explicit as well as cascaded, so no backend setting can leave a live session behind.
     db::sessions::delete_for_user(db, user.id).await?;
     db::users::delete(db, user.id).await?;

@@ -8,7 +8,7 @@ use crate::db::Db;
 use chrono::{DateTime, Utc};
 
 use super::{
-    accounts::{self, FieldErrors},
+    accounts::{self, FieldErrors, PasswordCheck, ReauthLocked},
     password::{PasswordError, PasswordHasher},
     throttle::{self, Key, Limits},
 };
@@ -39,6 +39,8 @@ pub enum ConfirmError {
     Hashing(#[from] PasswordError),
     #[error("could not generate a token")]
     Random(#[from] RandomError),
+    #[error(transparent)]
+    ReauthLocked(ReauthLocked),
 }
 
 impl From<accounts::ChangeError> for ConfirmError {
@@ -47,6 +49,7 @@ impl From<accounts::ChangeError> for ConfirmError {
             accounts::ChangeError::Invalid(errors) => Self::Invalid(errors),
             accounts::ChangeError::Database(error) => Self::Database(error),
             accounts::ChangeError::Hashing(error) => Self::Hashing(error),
+            accounts::ChangeError::Locked(locked) => Self::ReauthLocked(locked),
         }
     }
 }
@@ -126,7 +129,13 @@ pub async fn request_change(
 ) -> Result<IssuedLink, ConfirmError> {
     let invalid = |message: String| ConfirmError::Invalid(FieldErrors::from([("email", message)]));
     let new_email = accounts::normalise_email(new_email).map_err(invalid)?;
-    let user = accounts::check_current_password(db, hasher, user_id, current_password).await?;
+    let user = accounts::check_current_password(
+        db,
+        PasswordCheck { hasher, clock, limits },
+        user_id,
+        current_password,
+    )
+    .await?;
     if new_email == user.email {
         return Err(invalid("This is already your email address.".to_owned()));
     }

@@ -20,8 +20,7 @@ use webauthn_rs::prelude::{
 };
 
 use super::{
-    accounts::{self, ChangeError},
-    password::PasswordHasher,
+    accounts::{self, ChangeError, PasswordCheck},
     throttle::{self, Key, Limits, Reservation},
 };
 use crate::{clock::Clock, db, tokens};
@@ -326,26 +325,26 @@ pub async fn list(db: &Db, user_id: i64) -> Result<Vec<db::passkeys::StoredPassk
 /// Renames one of the user's passkeys after the current password (another user's id: `NotFound`).
 pub async fn rename(
     db: &Db,
-    hasher: &PasswordHasher,
+    check: PasswordCheck<'_>,
     user_id: i64,
     id: i64,
     name: &str,
     current_password: &str,
 ) -> Result<String, RenameError> {
     let name = clean_name(name).ok_or(RenameError::EmptyName)?;
-    accounts::check_current_password(db, hasher, user_id, current_password).await?;
+    accounts::check_current_password(db, check, user_id, current_password).await?;
     if db::passkeys::rename(db, user_id, id, &name).await? { Ok(name) } else { Err(RenameError::NotFound) }
 }
 
 /// Removes one of the user's passkeys after the current password (another user's id: `NotFound`).
 pub async fn remove(
     db: &Db,
-    hasher: &PasswordHasher,
+    check: PasswordCheck<'_>,
     user_id: i64,
     id: i64,
     current_password: &str,
 ) -> Result<(), RenameError> {
-    accounts::check_current_password(db, hasher, user_id, current_password).await?;
+    accounts::check_current_password(db, check, user_id, current_password).await?;
     if db::passkeys::delete(db, user_id, id).await? { Ok(()) } else { Err(RenameError::NotFound) }
 }
 

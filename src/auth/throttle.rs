@@ -34,6 +34,12 @@ impl Key {
         Self(format!("two-factor:{user_id}"))
     }
 
+    /// Current passwords typed for one account into the forms that ask for it again (a change of
+    /// password, email, second factor or passkeys, or deleting the account).
+    pub fn reauth_user(user_id: i64) -> Self {
+        Self(format!("reauth:{user_id}"))
+    }
+
     pub fn login_ip(ip: &str) -> Self {
         Self(format!("login-ip:{ip}"))
     }

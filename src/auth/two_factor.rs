@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use totp_rs::{Builder, Totp};
 
 use super::{
-    accounts::{self, ChangeError, FieldErrors},
+    accounts::{self, ChangeError, FieldErrors, PasswordCheck, ReauthLocked},
     password::{PasswordError, PasswordHasher},
     throttle::{self, Key, Limits, Reservation},
 };
@@ -65,6 +65,8 @@ pub enum TwoFactorError {
     /// A stored secret that no key opens (SESSION_SECRET changed without SESSION_SECRET_PREVIOUS).
     #[error("the stored TOTP secret cannot be opened: {0}")]
     Unreadable(String),
+    #[error(transparent)]
+    ReauthLocked(ReauthLocked),
 }
 
 impl From<ChangeError> for TwoFactorError {
@@ -73,6 +75,7 @@ impl From<ChangeError> for TwoFactorError {
             ChangeError::Invalid(errors) => Self::Invalid(errors),
             ChangeError::Database(error) => Self::Database(error),
             ChangeError::Hashing(error) => Self::Hashing(error),
+            ChangeError::Locked(locked) => Self::ReauthLocked(locked),
         }
     }
 }
@@ -174,10 +177,17 @@ pub async fn start_enrolment(
     hasher: &PasswordHasher,
     clock: &Clock,
     keys: &SecretKeys,
+    limits: &Limits,
     user_id: i64,
     current_password: &str,
 ) -> Result<Enrolment, TwoFactorError> {
-    let user = accounts::check_current_password(db, hasher, user_id, current_password).await?;
+    let user = accounts::check_current_password(
+        db,
+        PasswordCheck { hasher, clock, limits },
+        user_id,
+        current_password,
+    )
+    .await?;
     let secret = tokens::random_bytes::<SECRET_BYTES>()?.to_vec();
     let sealed = keys.seal(user.id, &secret)?;
     let totp = totp(secret, &user.username)?;
@@ -409,7 +419,13 @@ async fn reauthenticate(
     user_id: i64,
     reauth: &Reauth<'_>,
 ) -> Result<CodeCheck, TwoFactorError> {
-    accounts::check_current_password(db, hasher, user_id, reauth.current_password).await?;
+    accounts::check_current_password(
+        db,
+        PasswordCheck { hasher, clock, limits },
+        user_id,
+        reauth.current_password,
+    )
+    .await?;
     match throttled_check(db, clock, keys, limits, user_id, None, reauth.code).await? {
         SecondStep::Passed { code, .. } => Ok(code),
         SecondStep::Refused { .. } => Err(wrong_code()),
@@ -431,13 +447,25 @@ pub async fn confirm_presence(
 ) -> Result<Option<CodeCheck>, TwoFactorError> {
     if db::two_factor::is_enabled(db, user_id).await? {
         if reauth.code.trim().is_empty() {
-            accounts::check_current_password(db, hasher, user_id, reauth.current_password).await?;
+            accounts::check_current_password(
+                db,
+                PasswordCheck { hasher, clock, limits },
+                user_id,
+                reauth.current_password,
+            )
+            .await?;
             let errors = FieldErrors::from([("code", "Enter the code from your app.".to_owned())]);
             return Err(TwoFactorError::Invalid(errors));
         }
         return reauthenticate(db, hasher, clock, keys, limits, user_id, reauth).await.map(Some);
     }
-    accounts::check_current_password(db, hasher, user_id, reauth.current_password).await?;
+    accounts::check_current_password(
+        db,
+        PasswordCheck { hasher, clock, limits },
+        user_id,
+        reauth.current_password,
+    )
+    .await?;
     Ok(None)
 }
 

@@ -171,8 +171,7 @@ pub async fn change_password(
     };
     let changed = accounts::change_password(
         &state.db,
-        &state.hasher,
-        &state.clock,
+        state.password_check(),
         state.settings.password_min_length,
         user.id,
         &this_session,
@@ -213,7 +212,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
-    match accounts::delete_account(&state.db, &state.hasher, user.id, &form.current_password).await {
+    match accounts::delete_account(&state.db, state.password_check(), user.id, &form.current_password).await {
         Ok(deleted) => {
             identity.logout();
             let detail = Some(format!("user {} ({})", deleted.id, deleted.username));

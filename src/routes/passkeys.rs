@@ -131,6 +131,9 @@ pub async fn add_options(
             let retry_after = throttle::retry_after_seconds(until, state.clock.now());
             return Ok(refusal(&PasskeyError::Throttled { retry_after }));
         }
+        Err(TwoFactorError::ReauthLocked(locked)) => {
+            return Ok(refusal(&PasskeyError::Throttled { retry_after: locked.retry_after_seconds }));
+        }
         Err(error) => return Err(error.into()),
     }
     match passkeys::start_registration(rp, &state.db, &state.clock, user.id, &user.username).await {
@@ -220,7 +223,9 @@ pub async fn rename(
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    match passkeys::rename(&state.db, &state.hasher, user.id, id, &form.name, &form.current_password).await {
+    match passkeys::rename(&state.db, state.password_check(), user.id, id, &form.name, &form.current_password)
+        .await
+    {
         Ok(name) => {
             audit.record(Event::PasskeyRenamed, Some(user.id), Some(name.clone())).await;
             flash::send(&req, flash::Level::Success, format!("Passkey renamed to “{name}”."));
@@ -246,7 +251,7 @@ pub async fn remove(
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    match passkeys::remove(&state.db, &state.hasher, user.id, id, &form.current_password).await {
+    match passkeys::remove(&state.db, state.password_check(), user.id, id, &form.current_password).await {
         Ok(()) => {
             audit.record(Event::PasskeyRemoved, Some(user.id), Some(format!("passkey {id}"))).await;
             flash::send(&req, flash::Level::Success, "Passkey removed.");

@@ -198,6 +198,7 @@ pub async fn start(
         &state.hasher,
         &state.clock,
         &state.two_factor_keys,
+        &state.settings.throttle,
         user.id,
         &form.current_password,
     )

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 
 use crate::{
     auth::{
-        accounts::{AuthError, ChangeError, FieldErrors, RegisterError},
+        accounts::{AuthError, ChangeError, FieldErrors, ReauthLocked, RegisterError},
         admin::AdminError,
         confirmation::ConfirmError,
         password::PasswordError,
@@ -36,6 +36,12 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("The request took too long to arrive.")]
     RequestTimeout,
+    /// Too many wrong current passwords for this account (`accounts::ReauthLocked`).
+    #[error(
+        "There have been too many wrong passwords for this account. Please try again in {} minutes.",
+        retry_after_seconds.div_ceil(60)
+    )]
+    PasswordChecksLocked { retry_after_seconds: u64 },
     #[error("The service is temporarily unavailable. Please try again in a moment.")]
     Unavailable(#[source] anyhow::Error),
     #[error("Something went wrong on our side.")]
@@ -63,6 +69,7 @@ impl ResponseError for AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::PasswordChecksLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -70,7 +77,11 @@ impl ResponseError for AppError {
 
     /// A bare status: `web::error_pages` gives it the app's page (or JSON) and logs the cause.
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).finish()
+        let mut res = HttpResponse::build(self.status_code());
+        if let Self::PasswordChecksLocked { retry_after_seconds } = self {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, *retry_after_seconds));
+        }
+        res.finish()
     }
 }
 
@@ -112,6 +123,12 @@ impl From<RandomError> for AppError {
     }
 }
 
+impl From<ReauthLocked> for AppError {
+    fn from(locked: ReauthLocked) -> Self {
+        Self::PasswordChecksLocked { retry_after_seconds: locked.retry_after_seconds }
+    }
+}
+
 /// A handler answers a domain error's `Invalid` case itself (a 422 with field messages); reaching
 /// here with one is a bug, reported as a server fault with what was refused.
 fn unhandled_validation(errors: &FieldErrors) -> AppError {
@@ -147,6 +164,7 @@ impl From<ChangeError> for AppError {
             ChangeError::Invalid(errors) => unhandled_validation(&errors),
             ChangeError::Database(error) => error.into(),
             ChangeError::Hashing(error) => error.into(),
+            ChangeError::Locked(locked) => locked.into(),
         }
     }
 }
@@ -157,6 +175,7 @@ impl From<TwoFactorError> for AppError {
             TwoFactorError::Invalid(errors) => unhandled_validation(&errors),
             TwoFactorError::Database(error) => error.into(),
             TwoFactorError::Hashing(error) => error.into(),
+            TwoFactorError::ReauthLocked(locked) => locked.into(),
             other => Self::internal(anyhow::Error::new(other)),
         }
     }
@@ -194,6 +213,7 @@ impl From<ConfirmError> for AppError {
             ConfirmError::Database(error) => error.into(),
             ConfirmError::Hashing(error) => error.into(),
             ConfirmError::Random(error) => error.into(),
+            ConfirmError::ReauthLocked(locked) => locked.into(),
             refusal @ (ConfirmError::AddressTaken { .. } | ConfirmError::Throttled { .. }) => {
                 Self::internal(anyhow::anyhow!("a refused email confirmation was not shown: {refusal}"))
             }

@@ -37,9 +37,12 @@ pub async fn middleware(
     if status.is_server_error() {
         log_server_error(status, error);
     }
-    let csrf_refusal =
-        error.and_then(|e| e.as_error::<AppError>()).filter(|e| matches!(e, AppError::CsrfRejected));
-    let message = csrf_refusal.map(ToString::to_string);
+    let app_error = error.and_then(|e| e.as_error::<AppError>());
+    let csrf_refusal = app_error.filter(|e| matches!(e, AppError::CsrfRejected));
+    // Refusals whose own words say what happened and what to do; other errors get the status's page.
+    let message = app_error
+        .filter(|e| matches!(e, AppError::CsrfRejected | AppError::PasswordChecksLocked { .. }))
+        .map(ToString::to_string);
 
     let mut page = ErrorPage::new(status, message, request_id);
     if csrf_refusal.is_some() {

@@ -516,3 +516,33 @@ async fn adding_a_passkey_needs_the_password_and_with_totp_on_a_code() {
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
     assert!(res.header("retry-after").is_some());
 }
+
+#[actix_web::test]
+async fn the_passkey_forms_count_wrong_current_passwords_with_the_other_forms() {
+    let app = TestApp::spawn().await;
+    let alice = app.logged_in_client("alice").await;
+    let id = store_passkey(&app, "alice", "Laptop").await;
+    let remove = format!("/account/passkeys/{id}/remove");
+    let token = page_token(&alice, "/account/passkeys").await;
+    for attempt in 0..10 {
+        let res = if attempt % 2 == 0 {
+            alice.submit("/account/passkeys", &remove, &[("current_password", "wrong")]).await
+        } else {
+            let body = json!({"current_password": "wrong"});
+            post_json(&alice, "/account/passkeys/options", Some(&token), ORIGIN, &body).await
+        };
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "attempt {attempt}: {}", res.body);
+    }
+
+    // The script's endpoint answers in JSON, with the wait.
+    let body = json!({"current_password": PASSWORD});
+    let res = post_json(&alice, "/account/passkeys/options", Some(&token), ORIGIN, &body).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
+    let retry_after: u64 = res.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((895..=900).contains(&retry_after), "Retry-After {retry_after}");
+    assert!(json_of(&res)["error"].as_str().is_some_and(|e| e.contains("Too many")), "{}", res.body);
+    // The forms answer the 429 page, and the passkey stays.
+    let res = alice.submit("/account/passkeys", &remove, &[("current_password", PASSWORD)]).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
+    assert_eq!(app.count_rows("passkeys").await, 1);
+}

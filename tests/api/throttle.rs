@@ -642,3 +642,124 @@ async fn holds_while_waiting_for(
     running.await.unwrap().expect("the statement completes once the row is free");
     held
 }
+
+/// A wrong current password on one of the forms that ask for it again: 422 on that field.
+async fn wrong_current_password(client: &TestClient, action: &str) {
+    let fields: Vec<(&str, &str)> = match action {
+        "/account/email" => vec![("email", "new@example.com"), ("current_password", WRONG)],
+        "/account/password" => {
+            vec![("current_password", WRONG), ("new_password", WRONG), ("new_password_confirm", WRONG)]
+        }
+        _ => vec![("current_password", WRONG)],
+    };
+    let page = if action.starts_with("/account/two-factor") { "/account/two-factor" } else { "/account" };
+    let res = client.submit(page, action, &fields).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{action}: {}", res.body);
+    assert!(res.body.contains("Your current password is not correct."), "{action}");
+}
+
+const REAUTH_FORMS: [&str; 4] =
+    ["/account/email", "/account/password", "/account/delete", "/account/two-factor/totp"];
+
+#[actix_web::test]
+async fn ten_wrong_current_passwords_lock_every_form_that_asks_for_it_but_not_the_login() {
+    let app = TestApp::spawn().await;
+    let screen = app.logged_in_client("alice").await;
+    // Whoever sits at a screen left logged in tries passwords on every form that asks for one.
+    for attempt in 0..10 {
+        wrong_current_password(&screen, REAUTH_FORMS[attempt % REAUTH_FORMS.len()]).await;
+    }
+
+    // Now even the right password is refused, unchecked, on each of them: nothing changes.
+    let res = screen.submit("/account", "/account/delete", &[("current_password", PASSWORD)]).await;
+    assert_throttled(&res, 15 * 60);
+    assert!(res.body.contains("too many wrong passwords for this account"), "{}", res.body);
+    assert!(!res.body.contains(PASSWORD), "the password is not echoed");
+    assert_eq!(app.count_rows("users").await, 1, "the account is not deleted");
+    let res = screen
+        .submit("/account/two-factor", "/account/two-factor/totp", &[("current_password", PASSWORD)])
+        .await;
+    assert_throttled(&res, 15 * 60);
+    assert!(!res.body.contains("data-totp-secret"), "no enrolment began");
+    assert_eq!(app.count_rows("two_factor").await, 0);
+    let fields = [("current_password", PASSWORD), ("new_password", WRONG), ("new_password_confirm", WRONG)];
+    assert_throttled(&screen.submit("/account", "/account/password", &fields).await, 15 * 60);
+    assert_eq!(screen.get("/dashboard").await.status, StatusCode::OK, "the lock does not log anybody out");
+
+    // The budget is the forms' own: the owner still logs in elsewhere, and the name's is untouched.
+    assert_eq!(app.login_failures("alice").await, 0);
+    let laptop = app.client();
+    assert_redirects_to(&laptop.log_in("alice", PASSWORD).await, "/dashboard");
+    // It is the account's, not the session's: another session of it is refused as well.
+    let res = laptop.submit("/account", "/account/delete", &[("current_password", PASSWORD)]).await;
+    assert_throttled(&res, 15 * 60);
+
+    // Once the lock is over, the right password works again.
+    app.clock.advance(15 * MINUTE + Duration::from_secs(1));
+    let res = screen
+        .submit("/account/two-factor", "/account/two-factor/totp", &[("current_password", PASSWORD)])
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(res.body.contains("data-totp-secret"));
+}
+
+#[actix_web::test]
+async fn a_right_current_password_forgets_the_wrong_ones_and_other_accounts_are_not_locked() {
+    let app = TestApp::spawn().await;
+    let alice = app.logged_in_client("alice").await;
+    let bob = app.logged_in_client("bob").await;
+    for _ in 0..9 {
+        wrong_current_password(&alice, "/account/delete").await;
+    }
+    let res = alice
+        .submit("/account/two-factor", "/account/two-factor/totp", &[("current_password", PASSWORD)])
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    // Counted from zero again: nine more are still plain refusals.
+    for _ in 0..9 {
+        wrong_current_password(&alice, "/account/delete").await;
+    }
+    // Bob's forms count on a budget of his own.
+    for _ in 0..10 {
+        wrong_current_password(&bob, "/account/delete").await;
+    }
+    assert_throttled(
+        &bob.submit("/account", "/account/delete", &[("current_password", PASSWORD)]).await,
+        15 * 60,
+    );
+    let res = alice.submit("/account", "/account/delete", &[("current_password", PASSWORD)]).await;
+    assert_redirects_to(&res, "/");
+    assert_eq!(app.count_rows("users").await, 1, "alice's account is gone, bob's is kept");
+}
+
+#[actix_web::test]
+async fn the_lock_on_current_passwords_doubles_while_wrong_ones_go_on() {
+    let app = TestApp::spawn().await;
+    let screen = app.logged_in_client("alice").await;
+    for expected_minutes in [15, 30, 60] {
+        for _ in 0..10 {
+            wrong_current_password(&screen, "/account/delete").await;
+        }
+        let res = screen.submit("/account", "/account/delete", &[("current_password", PASSWORD)]).await;
+        assert_throttled(&res, expected_minutes * 60);
+        app.clock.advance(expected_minutes as u32 * MINUTE + Duration::from_secs(1));
+    }
+}
+
+#[actix_web::test]
+async fn a_burst_of_parallel_current_passwords_gets_at_most_ten_checks() {
+    let app = TestApp::spawn().await;
+    let screen = app.logged_in_client("alice").await;
+    let token = screen.csrf_token("/account").await;
+    // Thirty guesses from the one session, all in flight at once.
+    let fields = [("current_password", WRONG), ("csrf_token", token.as_str())];
+    let guesses = (0..30).map(|_| screen.post_form("/account/delete", &fields));
+    let answers = futures_util::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|res| res.status == StatusCode::UNPROCESSABLE_ENTITY).count();
+    let refused = answers.iter().filter(|res| res.status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked + refused, 30, "each a 422 or a 429");
+    assert!(checked <= 10, "{checked} password checks in one burst");
+    let res = screen.submit("/account", "/account/delete", &[("current_password", PASSWORD)]).await;
+    assert_throttled(&res, 15 * 60);
+    assert_eq!(app.count_rows("users").await, 1);
+}
