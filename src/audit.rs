@@ -40,6 +40,9 @@ pub enum Event {
     PasskeyRenamed,
     PasskeyRemoved,
     PasskeyLoginFailed,
+    CurrentPasswordFailed,
+    CurrentPasswordLocked,
+    CurrentPasswordLockEnded,
 }
 
 impl Event {
@@ -77,6 +80,9 @@ impl Event {
             Self::PasskeyRenamed => "passkey_renamed",
             Self::PasskeyRemoved => "passkey_removed",
             Self::PasskeyLoginFailed => "passkey_login_failed",
+            Self::CurrentPasswordFailed => "current_password_failed",
+            Self::CurrentPasswordLocked => "current_password_locked",
+            Self::CurrentPasswordLockEnded => "current_password_lock_ended",
         }
     }
 
@@ -115,6 +121,9 @@ impl Event {
             "passkey_renamed" => "Passkey renamed",
             "passkey_removed" => "Passkey removed",
             "passkey_login_failed" => "Failed sign-in with a passkey",
+            "current_password_failed" => "Wrong current password on a settings form",
+            "current_password_locked" => "Settings changes blocked (too many wrong current passwords)",
+            "current_password_lock_ended" => "Settings changes block ended",
             _ => "Security event",
         }
     }

@@ -11,7 +11,11 @@ use super::{
     policy,
     throttle::{self, Key, Limits, Reservation, Settlement},
 };
-use crate::{audit::Event, clock::Clock, db};
+use crate::{
+    audit::{self, Event, Origin},
+    clock::Clock,
+    db,
+};
 
 pub const ROLE_USER: &str = "user";
 pub const ROLE_ADMIN: &str = "admin";
@@ -290,12 +294,15 @@ pub struct ReauthLocked {
 
 const WRONG_CURRENT_PASSWORD: &str = "Your current password is not correct.";
 
-/// What checks a current password: the hasher, and the throttle that counts wrong ones per account.
+/// What checks a current password: the hasher, and the throttle that counts wrong ones per account
+/// (`web::Audit::password_check` builds it for a request).
 #[derive(Clone, Copy)]
 pub struct PasswordCheck<'a> {
     pub hasher: &'a PasswordHasher,
     pub clock: &'a Clock,
     pub limits: &'a Limits,
+    /// Where the request came from, for the security events of wrong passwords and locks.
+    pub origin: &'a Origin,
 }
 
 /// Re-authentication: every change to an account asks for the current password first. Wrong ones
@@ -308,15 +315,20 @@ pub(crate) async fn check_current_password(
     user_id: i64,
     current_password: &str,
 ) -> Result<db::users::User, ChangeError> {
-    let PasswordCheck { hasher, clock, limits } = check;
+    let PasswordCheck { hasher, clock, limits, origin } = check;
     let now = clock.now();
     let budget = Key::reauth_user(user_id);
     let reservation = throttle::reserve(db, &budget, &limits.login, now).await?;
-    if let Reservation::Refused { until } = reservation {
-        log::info!("refused a password check for user {user_id}: locked until {until}");
-        return Err(
-            ReauthLocked { until, retry_after_seconds: throttle::retry_after_seconds(until, now) }.into()
-        );
+    let lock_ended = match reservation {
+        Reservation::Refused { until } => {
+            log::info!("refused a password check for user {user_id}: locked until {until}");
+            let retry_after_seconds = throttle::retry_after_seconds(until, now);
+            return Err(ReauthLocked { until, retry_after_seconds }.into());
+        }
+        Reservation::Allowed { lock_ended, .. } => lock_ended,
+    };
+    if lock_ended {
+        audit::record(db, clock, Event::CurrentPasswordLockEnded, Some(user_id), origin, None).await;
     }
     let user = db::users::find_by_id(db, user_id).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -327,10 +339,13 @@ pub(crate) async fn check_current_password(
             Ok(user)
         }
         _ => {
+            audit::record(db, clock, Event::CurrentPasswordFailed, Some(user_id), origin, None).await;
             if let Some(until) = throttle::failed(db, &budget, &limits.login, &reservation, now).await? {
                 log::warn!(
                     "too many wrong current passwords for user {user_id}: checks locked until {until}"
                 );
+                let detail = Some(format!("until {}", until.format("%H:%M UTC")));
+                audit::record(db, clock, Event::CurrentPasswordLocked, Some(user_id), origin, detail).await;
             }
             Err(ChangeError::Invalid(FieldErrors::from([(
                 "current_password",

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     accounts::{self, FieldErrors, PasswordCheck, ReauthLocked},
-    password::{PasswordError, PasswordHasher},
+    password::PasswordError,
     throttle::{self, Key, Limits},
 };
 use crate::{
@@ -120,7 +120,7 @@ pub async fn issue_for_new_account(
 /// A newer request replaces an older pending one.
 pub async fn request_change(
     db: &Db,
-    hasher: &PasswordHasher,
+    check: PasswordCheck<'_>,
     clock: &Clock,
     limits: &Limits,
     user_id: i64,
@@ -129,13 +129,7 @@ pub async fn request_change(
 ) -> Result<IssuedLink, ConfirmError> {
     let invalid = |message: String| ConfirmError::Invalid(FieldErrors::from([("email", message)]));
     let new_email = accounts::normalise_email(new_email).map_err(invalid)?;
-    let user = accounts::check_current_password(
-        db,
-        PasswordCheck { hasher, clock, limits },
-        user_id,
-        current_password,
-    )
-    .await?;
+    let user = accounts::check_current_password(db, check, user_id, current_password).await?;
     if new_email == user.email {
         return Err(invalid("This is already your email address.".to_owned()));
     }

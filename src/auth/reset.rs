@@ -127,6 +127,10 @@ pub async fn complete(
     db::users::confirm_email(&txn, user.id, clock.now()).await?;
     db::email_confirmation_tokens::delete_other_addresses(&txn, user.id, &user.email).await?;
     db::sessions::delete_for_user(&txn, user.id).await?;
+    // The owner has the account back: the wrong current passwords of whoever held a session of it
+    // must not keep them from securing it (two-factor, passkeys) for the rest of that lock.
+    let reauth = throttle::Settlement::new(&Key::reauth_user(user.id), None);
+    db::throttle::settle_success(&txn, &reauth.into_success(), clock.now()).await?;
     txn.commit().await?;
     Ok(user)
 }

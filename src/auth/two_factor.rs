@@ -17,7 +17,7 @@ use totp_rs::{Builder, Totp};
 
 use super::{
     accounts::{self, ChangeError, FieldErrors, PasswordCheck, ReauthLocked},
-    password::{PasswordError, PasswordHasher},
+    password::PasswordError,
     throttle::{self, Key, Limits, Reservation},
 };
 use crate::{
@@ -174,20 +174,13 @@ impl Enrolment {
 /// proves the app has it. TOTP stays off until then.
 pub async fn start_enrolment(
     db: &Db,
-    hasher: &PasswordHasher,
+    check: PasswordCheck<'_>,
     clock: &Clock,
     keys: &SecretKeys,
-    limits: &Limits,
     user_id: i64,
     current_password: &str,
 ) -> Result<Enrolment, TwoFactorError> {
-    let user = accounts::check_current_password(
-        db,
-        PasswordCheck { hasher, clock, limits },
-        user_id,
-        current_password,
-    )
-    .await?;
+    let user = accounts::check_current_password(db, check, user_id, current_password).await?;
     let secret = tokens::random_bytes::<SECRET_BYTES>()?.to_vec();
     let sealed = keys.seal(user.id, &secret)?;
     let totp = totp(secret, &user.username)?;
@@ -412,20 +405,14 @@ pub struct Reauth<'a> {
 /// code (used up), on the same code budget as the login step.
 async fn reauthenticate(
     db: &Db,
-    hasher: &PasswordHasher,
+    check: PasswordCheck<'_>,
     clock: &Clock,
     keys: &SecretKeys,
     limits: &Limits,
     user_id: i64,
     reauth: &Reauth<'_>,
 ) -> Result<CodeCheck, TwoFactorError> {
-    accounts::check_current_password(
-        db,
-        PasswordCheck { hasher, clock, limits },
-        user_id,
-        reauth.current_password,
-    )
-    .await?;
+    accounts::check_current_password(db, check, user_id, reauth.current_password).await?;
     match throttled_check(db, clock, keys, limits, user_id, None, reauth.code).await? {
         SecondStep::Passed { code, .. } => Ok(code),
         SecondStep::Refused { .. } => Err(wrong_code()),
@@ -438,7 +425,7 @@ async fn reauthenticate(
 /// as the login step. Without it a stolen session could add a passkey that outlives a password reset.
 pub async fn confirm_presence(
     db: &Db,
-    hasher: &PasswordHasher,
+    check: PasswordCheck<'_>,
     clock: &Clock,
     keys: &SecretKeys,
     limits: &Limits,
@@ -447,39 +434,27 @@ pub async fn confirm_presence(
 ) -> Result<Option<CodeCheck>, TwoFactorError> {
     if db::two_factor::is_enabled(db, user_id).await? {
         if reauth.code.trim().is_empty() {
-            accounts::check_current_password(
-                db,
-                PasswordCheck { hasher, clock, limits },
-                user_id,
-                reauth.current_password,
-            )
-            .await?;
+            accounts::check_current_password(db, check, user_id, reauth.current_password).await?;
             let errors = FieldErrors::from([("code", "Enter the code from your app.".to_owned())]);
             return Err(TwoFactorError::Invalid(errors));
         }
-        return reauthenticate(db, hasher, clock, keys, limits, user_id, reauth).await.map(Some);
+        return reauthenticate(db, check, clock, keys, limits, user_id, reauth).await.map(Some);
     }
-    accounts::check_current_password(
-        db,
-        PasswordCheck { hasher, clock, limits },
-        user_id,
-        reauth.current_password,
-    )
-    .await?;
+    accounts::check_current_password(db, check, user_id, reauth.current_password).await?;
     Ok(None)
 }
 
 /// Turns TOTP off (password and a code first); the recovery codes go with it.
 pub async fn disable(
     db: &Db,
-    hasher: &PasswordHasher,
+    check: PasswordCheck<'_>,
     clock: &Clock,
     keys: &SecretKeys,
     limits: &Limits,
     user_id: i64,
     reauth: &Reauth<'_>,
 ) -> Result<CodeCheck, TwoFactorError> {
-    let passed = reauthenticate(db, hasher, clock, keys, limits, user_id, reauth).await?;
+    let passed = reauthenticate(db, check, clock, keys, limits, user_id, reauth).await?;
     db::two_factor::delete_for_user(db, user_id).await?;
     Ok(passed)
 }
@@ -487,14 +462,14 @@ pub async fn disable(
 /// New recovery codes (password and a code first); every earlier one stops working.
 pub async fn regenerate_recovery_codes(
     db: &Db,
-    hasher: &PasswordHasher,
+    check: PasswordCheck<'_>,
     clock: &Clock,
     keys: &SecretKeys,
     limits: &Limits,
     user_id: i64,
     reauth: &Reauth<'_>,
 ) -> Result<Vec<String>, TwoFactorError> {
-    reauthenticate(db, hasher, clock, keys, limits, user_id, reauth).await?;
+    reauthenticate(db, check, clock, keys, limits, user_id, reauth).await?;
     let (codes, hashes) = new_recovery_codes()?;
     db::two_factor::replace_recovery_codes(db, user_id, hashes, clock.now()).await?;
     Ok(codes)

@@ -79,7 +79,7 @@ pub async fn change_email(
 ) -> Result<HttpResponse, AppError> {
     let requested = confirmation::request_change(
         &state.db,
-        &state.hasher,
+        audit.password_check(),
         &state.clock,
         &state.settings.throttle,
         user.id,
@@ -171,7 +171,7 @@ pub async fn change_password(
     };
     let changed = accounts::change_password(
         &state.db,
-        state.password_check(),
+        audit.password_check(),
         state.settings.password_min_length,
         user.id,
         &this_session,
@@ -212,7 +212,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
-    match accounts::delete_account(&state.db, state.password_check(), user.id, &form.current_password).await {
+    match accounts::delete_account(&state.db, audit.password_check(), user.id, &form.current_password).await {
         Ok(deleted) => {
             identity.logout();
             let detail = Some(format!("user {} ({})", deleted.id, deleted.username));

@@ -108,7 +108,7 @@ pub async fn add_options(
     let reauth = Reauth { current_password: &request.current_password, code: &request.code };
     let presence = two_factor::confirm_presence(
         &state.db,
-        &state.hasher,
+        audit.password_check(),
         &state.clock,
         &state.two_factor_keys,
         &state.settings.throttle,
@@ -223,7 +223,7 @@ pub async fn rename(
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    match passkeys::rename(&state.db, state.password_check(), user.id, id, &form.name, &form.current_password)
+    match passkeys::rename(&state.db, audit.password_check(), user.id, id, &form.name, &form.current_password)
         .await
     {
         Ok(name) => {
@@ -251,7 +251,7 @@ pub async fn remove(
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    match passkeys::remove(&state.db, state.password_check(), user.id, id, &form.current_password).await {
+    match passkeys::remove(&state.db, audit.password_check(), user.id, id, &form.current_password).await {
         Ok(()) => {
             audit.record(Event::PasskeyRemoved, Some(user.id), Some(format!("passkey {id}"))).await;
             flash::send(&req, flash::Level::Success, "Passkey removed.");

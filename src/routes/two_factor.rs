@@ -192,13 +192,13 @@ pub async fn start(
     user: CurrentUser,
     form: web::Form<PasswordForm>,
     state: web::Data<AppState>,
+    audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let started = two_factor::start_enrolment(
         &state.db,
-        &state.hasher,
+        audit.password_check(),
         &state.clock,
         &state.two_factor_keys,
-        &state.settings.throttle,
         user.id,
         &form.current_password,
     )
@@ -259,7 +259,7 @@ pub async fn disable(
     let reauth = Reauth { current_password: &form.current_password, code: &form.code };
     let disabled = two_factor::disable(
         &state.db,
-        &state.hasher,
+        audit.password_check(),
         &state.clock,
         &state.two_factor_keys,
         &state.settings.throttle,
@@ -293,7 +293,7 @@ pub async fn regenerate(
     let reauth = Reauth { current_password: &form.current_password, code: &form.code };
     let regenerated = two_factor::regenerate_recovery_codes(
         &state.db,
-        &state.hasher,
+        audit.password_check(),
         &state.clock,
         &state.two_factor_keys,
         &state.settings.throttle,

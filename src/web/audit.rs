@@ -8,7 +8,7 @@ use actix_web::{FromRequest, HttpMessage as _, HttpRequest, dev::Payload, web};
 use super::{AppError, AppState, client, request_log::RequestId};
 use crate::{
     audit::{self, Event, Origin},
-    auth::throttle::Settlement,
+    auth::{accounts::PasswordCheck, throttle::Settlement},
 };
 
 pub struct Audit {
@@ -41,6 +41,18 @@ impl Audit {
         actix_web::rt::spawn(async move {
             audit::record(&state.db, &state.clock, event, user_id, &origin, detail).await;
         });
+    }
+
+    /// What checks a current password typed into a form that asks for it again, recording wrong
+    /// ones and locks as this request's.
+    pub fn password_check(&self) -> PasswordCheck<'_> {
+        let state = &self.state;
+        PasswordCheck {
+            hasher: &state.hasher,
+            clock: &state.clock,
+            limits: &state.settings.throttle,
+            origin: &self.origin,
+        }
     }
 
     /// Where the request came from, for work that outlives it.

@@ -38,14 +38,22 @@ pub enum AppError {
     RequestTimeout,
     /// Too many wrong current passwords for this account (`accounts::ReauthLocked`).
     #[error(
-        "There have been too many wrong passwords for this account. Please try again in {} minutes.",
-        retry_after_seconds.div_ceil(60)
+        "There have been too many wrong passwords for this account. Please try again in {}, or reset your password from the login page.",
+        minutes(*.retry_after_seconds)
     )]
     PasswordChecksLocked { retry_after_seconds: u64 },
     #[error("The service is temporarily unavailable. Please try again in a moment.")]
     Unavailable(#[source] anyhow::Error),
     #[error("Something went wrong on our side.")]
     Internal(#[source] anyhow::Error),
+}
+
+/// "1 minute", "15 minutes": a wait in whole minutes, rounded up.
+fn minutes(seconds: u64) -> String {
+    match seconds.div_ceil(60) {
+        1 => "1 minute".to_owned(),
+        n => format!("{n} minutes"),
+    }
 }
 
 impl AppError {

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 
 use crate::{
     auth::{
-        accounts::PasswordCheck, passkeys::RelyingParty, password::PasswordHasher,
-        session_store::SessionPolicy, two_factor::SecretKeys,
+        passkeys::RelyingParty, password::PasswordHasher, session_store::SessionPolicy,
+        two_factor::SecretKeys,
     },
     clock::Clock,
     config::{SessionSecret, Settings},
@@ -69,11 +69,6 @@ impl CookieKeys {
 }
 
 impl AppState {
-    /// What checks a current password typed into a form that asks for it again.
-    pub fn password_check(&self) -> PasswordCheck<'_> {
-        PasswordCheck { hasher: &self.hasher, clock: &self.clock, limits: &self.settings.throttle }
-    }
-
     pub fn new(settings: Settings, db: Db, clock: Clock) -> anyhow::Result<Self> {
         Ok(Self {
             db,

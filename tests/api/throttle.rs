@@ -763,3 +763,62 @@ async fn a_burst_of_parallel_current_passwords_gets_at_most_ten_checks() {
     assert_throttled(&res, 15 * 60);
     assert_eq!(app.count_rows("users").await, 1);
 }
+
+#[actix_web::test]
+async fn wrong_current_passwords_and_their_lock_are_security_events_the_user_sees() {
+    let app = TestApp::spawn().await;
+    let screen = app.logged_in_client("alice").await;
+    for _ in 0..10 {
+        wrong_current_password(&screen, "/account/delete").await;
+    }
+    assert_eq!(events(&app, "alice", "current_password_failed", 10).await, 10);
+    assert_eq!(events(&app, "alice", "current_password_locked", 1).await, 1);
+    let page = screen.get("/account").await.body;
+    assert!(page.contains("Wrong current password on a settings form"), "{page}");
+    assert!(page.contains("Settings changes blocked (too many wrong current passwords)"));
+    // Refused attempts check nothing and record nothing more; the end of the lock is recorded once.
+    let res = screen.submit("/account", "/account/delete", &[("current_password", PASSWORD)]).await;
+    assert_throttled(&res, 15 * 60);
+    assert_eq!(events(&app, "alice", "current_password_failed", 11).await, 10);
+    app.clock.advance(15 * MINUTE + Duration::from_secs(1));
+    let res = screen
+        .submit("/account/two-factor", "/account/two-factor/totp", &[("current_password", PASSWORD)])
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(events(&app, "alice", "current_password_lock_ended", 1).await, 1);
+}
+
+#[actix_web::test]
+async fn a_password_reset_ends_the_lock_on_current_passwords() {
+    let app = TestApp::spawn().await;
+    let thief = app.logged_in_client("alice").await;
+    for _ in 0..10 {
+        wrong_current_password(&thief, "/account/delete").await;
+    }
+    // The owner takes the account back through the reset link, then secures it at once.
+    let token = match gatehouse::auth::reset::request(
+        &app.db,
+        &app.clock,
+        &app.settings.throttle,
+        "alice@example.com",
+    )
+    .await
+    .unwrap()
+    {
+        gatehouse::auth::reset::Requested::Issued(issued) => issued.token,
+        _ => panic!("no token issued"),
+    };
+    let owner = app.client();
+    let moved = owner.get(&format!("/password-reset/{token}")).await;
+    assert_redirects_to(&moved, "/password-reset/set-password");
+    let new_password = "the owner's brand new passphrase";
+    let fields = [("password", new_password), ("password_confirm", new_password)];
+    let res = owner.submit("/password-reset/set-password", "/password-reset/set-password", &fields).await;
+    assert_redirects_to(&res, "/login");
+    assert_redirects_to(&owner.log_in("alice", new_password).await, "/dashboard");
+    let res = owner
+        .submit("/account/two-factor", "/account/two-factor/totp", &[("current_password", new_password)])
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(res.body.contains("data-totp-secret"));
+}
