@@ -45,11 +45,21 @@ pub async fn count_failures(
     // statement here that writes several counters, so two of them can never wait for each other.
     let mut keys = keys.to_vec();
     keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // A lock that has ended closes its window: the attempts counted before and during it bought
+    // that lock, so the first attempt after it opens a fresh window (which matters when a lock is
+    // shorter than the window). The lock stays on the row until `judge` records its end, so
+    // "opened after the lock ended" is what tells that attempt from the ones that follow it.
+    let locked_until = Expr::col((Entity, Column::LockedUntil));
+    let window_open = Condition::any()
+        .add(locked_until.clone().is_null())
+        .add(locked_until.clone().gt(now))
+        .add(Expr::col((Entity, Column::WindowStartedAt)).gte(locked_until));
     let in_window = keys.iter().fold(Condition::any(), |any, (key, window_start)| {
         any.add(
-            Expr::col((Entity, Column::Key))
-                .eq(*key)
-                .and(Expr::col((Entity, Column::WindowStartedAt)).gt(*window_start)),
+            Condition::all()
+                .add(Expr::col((Entity, Column::Key)).eq(*key))
+                .add(Expr::col((Entity, Column::WindowStartedAt)).gt(*window_start))
+                .add(window_open.clone()),
         )
     });
     let failures = Expr::case(in_window.clone(), Expr::col((Entity, Column::Failures)).add(1)).finally(1);

@@ -822,3 +822,29 @@ async fn a_password_reset_ends_the_lock_on_current_passwords() {
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert!(res.body.contains("data-totp-secret"));
 }
+
+#[actix_web::test]
+async fn a_lock_shorter_than_the_window_gives_a_fresh_budget_when_it_ends() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_LOGIN_FAILURES", "3".to_owned());
+        vars.insert("THROTTLE_LOGIN_WINDOW", "30m".to_owned());
+        vars.insert("THROTTLE_LOGIN_LOCK", "5m".to_owned());
+        vars.insert("THROTTLE_LOGIN_MAX_LOCK", "1h".to_owned());
+    })
+    .await;
+    app.logged_in_client("alice").await.log_out().await;
+    fail(&app.client(), "alice", 3).await;
+    // Attempts refused during the lock check nothing, so they must not count against what follows.
+    for _ in 0..5 {
+        assert_locked(&app.client().log_in("alice", PASSWORD).await, 5 * 60);
+    }
+    app.clock.advance(5 * MINUTE + Duration::from_secs(1));
+    assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
+
+    // Still inside the window: three more failures lock again, for twice as long.
+    fail(&app.client(), "alice", 3).await;
+    assert_locked(&app.client().log_in("alice", PASSWORD).await, 5 * 60);
+    app.clock.advance(5 * MINUTE + Duration::from_secs(1));
+    fail(&app.client(), "alice", 3).await;
+    assert_locked(&app.client().log_in("alice", PASSWORD).await, 10 * 60);
+}
