@@ -68,11 +68,12 @@ impl AuthnBackend for Backend {
     type Error = DbError;
 
     async fn authenticate(&self, creds: Credentials) -> Result<Option<User>, DbError> {
-        let user: Option<User> = sqlx::query_as("select id, username, password_hash from users where username = $1")
-            .bind(&creds.login)
-            .fetch_optional(&self.db)
-            .await
-            .map_err(|e| DbError(e.to_string()))?;
+        let user: Option<User> =
+            sqlx::query_as("select id, username, password_hash from users where username = $1")
+                .bind(&creds.login)
+                .fetch_optional(&self.db)
+                .await
+                .map_err(|e| DbError(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
             use argon2::{Argon2, PasswordHash, PasswordVerifier};
             Ok(user.filter(|u| {
@@ -128,8 +129,10 @@ async fn login_submit(mut auth: Auth, Form(creds): Form<Credentials>) -> Respons
 
 async fn dashboard(auth: Auth) -> Response {
     match auth.user {
-        Some(user) => Html(format!("<!doctype html><title>Dashboard</title><h1>Welcome, {}</h1>", user.username))
-            .into_response(),
+        Some(user) => {
+            Html(format!("<!doctype html><title>Dashboard</title><h1>Welcome, {}</h1>", user.username))
+                .into_response()
+        }
         None => (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response(),
     }
 }
@@ -161,7 +164,11 @@ async fn real_main() {
         let hash = Argon2::default().hash_password(args[4].as_bytes()).unwrap().to_string();
         for i in 1..=n {
             sqlx::query("insert into users (username, password_hash) values ($1, $2)")
-                .bind(format!("{prefix}{i}")).bind(&hash).execute(&db).await.unwrap();
+                .bind(format!("{prefix}{i}"))
+                .bind(&hash)
+                .execute(&db)
+                .await
+                .unwrap();
         }
         return;
     }
