@@ -658,6 +658,16 @@ async fn wrong_current_password(client: &TestClient, action: &str) {
     assert!(res.body.contains("Your current password is not correct."), "{action}");
 }
 
+/// The right current password starts turning TOTP on: the page with the secret (a check that
+/// passed, and a harmless change).
+async fn assert_enrolment_starts(client: &TestClient, password: &str) {
+    let res = client
+        .submit("/account/two-factor", "/account/two-factor/totp", &[("current_password", password)])
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(res.body.contains("data-totp-secret"));
+}
+
 const REAUTH_FORMS: [&str; 4] =
     ["/account/email", "/account/password", "/account/delete", "/account/two-factor/totp"];
 
@@ -696,11 +706,7 @@ async fn ten_wrong_current_passwords_lock_every_form_that_asks_for_it_but_not_th
 
     // Once the lock is over, the right password works again.
     app.clock.advance(15 * MINUTE + Duration::from_secs(1));
-    let res = screen
-        .submit("/account/two-factor", "/account/two-factor/totp", &[("current_password", PASSWORD)])
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    assert!(res.body.contains("data-totp-secret"));
+    assert_enrolment_starts(&screen, PASSWORD).await;
 }
 
 #[actix_web::test]
@@ -711,10 +717,7 @@ async fn a_right_current_password_forgets_the_wrong_ones_and_other_accounts_are_
     for _ in 0..9 {
         wrong_current_password(&alice, "/account/delete").await;
     }
-    let res = alice
-        .submit("/account/two-factor", "/account/two-factor/totp", &[("current_password", PASSWORD)])
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_enrolment_starts(&alice, PASSWORD).await;
     // Counted from zero again: nine more are still plain refusals.
     for _ in 0..9 {
         wrong_current_password(&alice, "/account/delete").await;
@@ -781,10 +784,7 @@ async fn wrong_current_passwords_and_their_lock_are_security_events_the_user_see
     assert_throttled(&res, 15 * 60);
     assert_eq!(events(&app, "alice", "current_password_failed", 11).await, 10);
     app.clock.advance(15 * MINUTE + Duration::from_secs(1));
-    let res = screen
-        .submit("/account/two-factor", "/account/two-factor/totp", &[("current_password", PASSWORD)])
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_enrolment_starts(&screen, PASSWORD).await;
     assert_eq!(events(&app, "alice", "current_password_lock_ended", 1).await, 1);
 }
 
@@ -816,11 +816,7 @@ async fn a_password_reset_ends_the_lock_on_current_passwords() {
     let res = owner.submit("/password-reset/set-password", "/password-reset/set-password", &fields).await;
     assert_redirects_to(&res, "/login");
     assert_redirects_to(&owner.log_in("alice", new_password).await, "/dashboard");
-    let res = owner
-        .submit("/account/two-factor", "/account/two-factor/totp", &[("current_password", new_password)])
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    assert!(res.body.contains("data-totp-secret"));
+    assert_enrolment_starts(&owner, new_password).await;
 }
 
 #[actix_web::test]
