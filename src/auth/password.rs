@@ -194,11 +194,11 @@ thread_local! {
     /// kernel, and TLB shootdowns interrupting the core that serves page views. Only hashing-pool
     /// threads hash, so at most one block per hashing thread (`HASH_THREADS`) is held: the peak is
     /// what it was, but while logins keep coming every thread keeps its block between them.
-    static WORKING_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    static WORKING_MEMORY: RefCell<WorkingMemory> = const { RefCell::new(WorkingMemory::Empty) };
 }
 
 fn release_working_memory() {
-    WORKING_MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
+    WORKING_MEMORY.with_borrow_mut(|memory| *memory = WorkingMemory::Empty);
 }
 
 /// Runs argon2 with `params` on this thread's working memory. Stored hashes with a larger memory
@@ -219,23 +219,111 @@ fn hash_into(
     }
     WORKING_MEMORY.with_borrow_mut(|memory| {
         if memory.len() < blocks {
-            *memory = working_memory(blocks);
+            *memory = WorkingMemory::Empty; // the old block goes before the new one comes
+            *memory = WorkingMemory::new(blocks);
         }
         // No zeroing in between: argon2 writes every block before it reads it.
         argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
     })
 }
 
-/// `blocks` zeroed argon2 blocks, backed by huge pages where the kernel has them. argon2 reads its
-/// 19 MiB in an order that defeats the TLB: on 4 KiB pages a verification beside a login's other
-/// work (Postgres, the HTTP stack, a core shared with them) took 18.3 ms instead of 15.5 ms on 2 MiB
-/// pages, and logins/s were 5–18% lower (ARCHITECTURE.md, "Where the time goes"). Asked for before
-/// the first write, since only a page not yet touched is made huge at once.
-fn working_memory(blocks: usize) -> Vec<Block> {
-    let mut memory: Vec<Block> = Vec::with_capacity(blocks);
-    advise_huge_pages(memory.as_mut_ptr().cast(), blocks * std::mem::size_of::<Block>());
-    memory.resize(blocks, Block::new());
-    memory
+/// Zeroed argon2 blocks, backed by huge pages where the kernel has them. argon2 reads its 19 MiB in
+/// an order that defeats the TLB: on 4 KiB pages a verification beside a login's other work
+/// (Postgres, the HTTP stack, a core shared with them) took 18.3 ms instead of 15.5 ms on 2 MiB
+/// pages, and logins/s were 5–18% lower (ARCHITECTURE.md, "Where the time goes"). Only a page not
+/// yet touched is made huge at once, so the blocks are a mapping of their own, asked for huge pages
+/// before the first write: from malloc they could be pages already touched, since once glibc has
+/// seen a block this large freed (a stronger stored hash verified on memory of its own) it serves
+/// the next one from its heap.
+enum WorkingMemory {
+    /// None yet, or given back.
+    Empty,
+    /// `blocks` blocks at `start`, a private anonymous mapping unmapped on drop.
+    Mapped { start: std::ptr::NonNull<Block>, blocks: usize },
+    /// Where no mapping could be made: from the allocator, advised all the same.
+    Heap(Vec<Block>),
+}
+
+impl WorkingMemory {
+    fn new(blocks: usize) -> Self {
+        if let Some(start) = map_zeroed(blocks) {
+            return Self::Mapped { start, blocks };
+        }
+        let mut memory: Vec<Block> = Vec::with_capacity(blocks);
+        advise_huge_pages(memory.as_mut_ptr().cast(), blocks * std::mem::size_of::<Block>());
+        memory.resize(blocks, Block::new());
+        Self::Heap(memory)
+    }
+}
+
+impl std::ops::Deref for WorkingMemory {
+    type Target = [Block];
+
+    fn deref(&self) -> &[Block] {
+        match self {
+            Self::Empty => &[],
+            // SAFETY: `map_zeroed` made this mapping of `blocks` blocks, readable and writable,
+            // page-aligned (more than a block's alignment) and zeroed (an all-zero block is a valid
+            // one); it stays mapped until `drop`, and `&self` keeps it from being changed meanwhile.
+            Self::Mapped { start, blocks } => unsafe { std::slice::from_raw_parts(start.as_ptr(), *blocks) },
+            Self::Heap(memory) => memory,
+        }
+    }
+}
+
+impl std::ops::DerefMut for WorkingMemory {
+    fn deref_mut(&mut self) -> &mut [Block] {
+        match self {
+            Self::Empty => &mut [],
+            // SAFETY: as in `deref`; `&mut self` makes this the only reference into the mapping.
+            Self::Mapped { start, blocks } => unsafe {
+                std::slice::from_raw_parts_mut(start.as_ptr(), *blocks)
+            },
+            Self::Heap(memory) => memory,
+        }
+    }
+}
+
+impl Drop for WorkingMemory {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Self::Mapped { start, blocks } = self {
+            // SAFETY: the mapping `map_zeroed` made, of this length, unmapped once: no slice into it
+            // outlives the borrow of `self` it came from.
+            unsafe { libc::munmap(start.as_ptr().cast(), *blocks * std::mem::size_of::<Block>()) };
+        }
+    }
+}
+
+/// A new private anonymous mapping for `blocks` blocks (the kernel zeroes it), advised huge pages
+/// before anything touches it; `None` where none can be made.
+fn map_zeroed(blocks: usize) -> Option<std::ptr::NonNull<Block>> {
+    #[cfg(unix)]
+    {
+        let len = blocks.checked_mul(std::mem::size_of::<Block>()).filter(|len| *len > 0)?;
+        // SAFETY: no address or file is given, so the kernel picks a range that overlaps nothing;
+        // the result is checked for failure before use.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return None;
+        }
+        advise_huge_pages(start.cast(), len);
+        std::ptr::NonNull::new(start.cast())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = blocks;
+        None
+    }
 }
 
 /// `madvise(MADV_HUGEPAGE)` on the whole pages inside `len` bytes from `start`. Best effort: with
@@ -248,7 +336,7 @@ fn advise_huge_pages(start: *mut u8, len: usize) {
         let first = (start as usize).div_ceil(page) * page;
         let end = (start as usize + len) / page * page;
         if end > first {
-            // SAFETY: the range lies inside this Vec's own allocation, which outlives the call;
+            // SAFETY: the range lies inside the caller's own allocation, which outlives the call;
             // MADV_HUGEPAGE only changes how its pages are backed, never their contents.
             let result =
                 unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE) };
@@ -435,7 +523,7 @@ mod tests {
     #[tokio::test]
     async fn hashing_threads_keep_their_memory_while_busy_and_give_it_back_when_idle() {
         let hasher = PasswordHasher::keeping_memory_for(1, 0, Duration::from_secs(2));
-        let held = || hasher.run(|| WORKING_MEMORY.with_borrow(Vec::len));
+        let held = || hasher.run(|| WORKING_MEMORY.with_borrow(|memory| memory.len()));
         let hash = hasher.hash(Password::new("fills the working memory")).await.unwrap();
         assert_eq!(held().await.unwrap(), Params::DEFAULT.block_count(), "kept after a hash");
         let verified = hasher.verify(Password::new("fills the working memory"), Some(hash)).await.unwrap();
@@ -484,7 +572,7 @@ mod tests {
     #[test]
     fn a_stronger_stored_hash_verifies_on_memory_of_its_own() {
         let _ = hash_now(&Password::new("sizes the working memory")).unwrap();
-        let held = WORKING_MEMORY.with_borrow(Vec::len);
+        let held = WORKING_MEMORY.with_borrow(|memory| memory.len());
         assert_eq!(held, Params::DEFAULT.block_count());
         let stronger =
             Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(32 * 1024, 2, 1, None).unwrap())
@@ -495,7 +583,7 @@ mod tests {
             verify_now(&Password::new("a future, stronger setting"), &stronger),
             Verification::Valid { needs_rehash: false }
         );
-        assert_eq!(WORKING_MEMORY.with_borrow(Vec::len), held, "the reused memory did not grow");
+        assert_eq!(WORKING_MEMORY.with_borrow(|memory| memory.len()), held, "the reused memory did not grow");
     }
 
     #[test]
@@ -521,9 +609,16 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_working_memory_is_zeroed_and_on_huge_pages_where_the_kernel_offers_them() {
-        let memory = working_memory(Params::DEFAULT.block_count());
+        // What malloc hands back after blocks this large were used and freed: glibc serves the
+        // second from its heap (a larger one freed taught it to), and keeps it there once freed, on
+        // pages already touched, so a third of this size would be those pages again.
+        drop(std::hint::black_box(vec![1u8; 20 << 20]));
+        drop(std::hint::black_box(vec![1u8; 19 << 20]));
+        let mut memory = WorkingMemory::new(Params::DEFAULT.block_count());
         assert_eq!(memory.len(), Params::DEFAULT.block_count());
         assert!(memory.iter().all(|block| block.as_ref().iter().all(|word| *word == 0)));
+        // Written, as argon2 writes every block before reading it (until then reads see the zero page).
+        memory.iter_mut().for_each(|block| *block = Block::new());
         let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
         if thp.contains("[never]") || thp.is_empty() {
             return; // Nothing to ask for: the memory stays on small pages, and hashes as well.
