@@ -121,12 +121,11 @@ pub async fn issue_for_new_account(
 pub async fn request_change(
     db: &Db,
     check: PasswordCheck<'_>,
-    clock: &Clock,
-    limits: &Limits,
     user_id: i64,
     new_email: &str,
     current_password: &str,
 ) -> Result<IssuedLink, ConfirmError> {
+    let PasswordCheck { clock, limits, .. } = check;
     let invalid = |message: String| ConfirmError::Invalid(FieldErrors::from([("email", message)]));
     let new_email = accounts::normalise_email(new_email).map_err(invalid)?;
     let user = accounts::check_current_password(db, check, user_id, current_password).await?;

@@ -175,11 +175,11 @@ impl Enrolment {
 pub async fn start_enrolment(
     db: &Db,
     check: PasswordCheck<'_>,
-    clock: &Clock,
     keys: &SecretKeys,
     user_id: i64,
     current_password: &str,
 ) -> Result<Enrolment, TwoFactorError> {
+    let clock = check.clock;
     let user = accounts::check_current_password(db, check, user_id, current_password).await?;
     let secret = tokens::random_bytes::<SECRET_BYTES>()?.to_vec();
     let sealed = keys.seal(user.id, &secret)?;
@@ -406,12 +406,11 @@ pub struct Reauth<'a> {
 async fn reauthenticate(
     db: &Db,
     check: PasswordCheck<'_>,
-    clock: &Clock,
     keys: &SecretKeys,
-    limits: &Limits,
     user_id: i64,
     reauth: &Reauth<'_>,
 ) -> Result<CodeCheck, TwoFactorError> {
+    let PasswordCheck { clock, limits, .. } = check;
     accounts::check_current_password(db, check, user_id, reauth.current_password).await?;
     match throttled_check(db, clock, keys, limits, user_id, None, reauth.code).await? {
         SecondStep::Passed { code, .. } => Ok(code),
@@ -426,9 +425,7 @@ async fn reauthenticate(
 pub async fn confirm_presence(
     db: &Db,
     check: PasswordCheck<'_>,
-    clock: &Clock,
     keys: &SecretKeys,
-    limits: &Limits,
     user_id: i64,
     reauth: &Reauth<'_>,
 ) -> Result<Option<CodeCheck>, TwoFactorError> {
@@ -438,7 +435,7 @@ pub async fn confirm_presence(
             let errors = FieldErrors::from([("code", "Enter the code from your app.".to_owned())]);
             return Err(TwoFactorError::Invalid(errors));
         }
-        return reauthenticate(db, check, clock, keys, limits, user_id, reauth).await.map(Some);
+        return reauthenticate(db, check, keys, user_id, reauth).await.map(Some);
     }
     accounts::check_current_password(db, check, user_id, reauth.current_password).await?;
     Ok(None)
@@ -448,13 +445,11 @@ pub async fn confirm_presence(
 pub async fn disable(
     db: &Db,
     check: PasswordCheck<'_>,
-    clock: &Clock,
     keys: &SecretKeys,
-    limits: &Limits,
     user_id: i64,
     reauth: &Reauth<'_>,
 ) -> Result<CodeCheck, TwoFactorError> {
-    let passed = reauthenticate(db, check, clock, keys, limits, user_id, reauth).await?;
+    let passed = reauthenticate(db, check, keys, user_id, reauth).await?;
     db::two_factor::delete_for_user(db, user_id).await?;
     Ok(passed)
 }
@@ -463,15 +458,13 @@ pub async fn disable(
 pub async fn regenerate_recovery_codes(
     db: &Db,
     check: PasswordCheck<'_>,
-    clock: &Clock,
     keys: &SecretKeys,
-    limits: &Limits,
     user_id: i64,
     reauth: &Reauth<'_>,
 ) -> Result<Vec<String>, TwoFactorError> {
-    reauthenticate(db, check, clock, keys, limits, user_id, reauth).await?;
+    reauthenticate(db, check, keys, user_id, reauth).await?;
     let (codes, hashes) = new_recovery_codes()?;
-    db::two_factor::replace_recovery_codes(db, user_id, hashes, clock.now()).await?;
+    db::two_factor::replace_recovery_codes(db, user_id, hashes, check.clock.now()).await?;
     Ok(codes)
 }
 

@@ -80,8 +80,6 @@ pub async fn change_email(
     let requested = confirmation::request_change(
         &state.db,
         audit.password_check(),
-        &state.clock,
-        &state.settings.throttle,
         user.id,
         &form.email,
         &form.current_password,

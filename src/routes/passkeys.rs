@@ -109,9 +109,7 @@ pub async fn add_options(
     let presence = two_factor::confirm_presence(
         &state.db,
         audit.password_check(),
-        &state.clock,
         &state.two_factor_keys,
-        &state.settings.throttle,
         user.id,
         &reauth,
     )

@@ -197,7 +197,6 @@ pub async fn start(
     let started = two_factor::start_enrolment(
         &state.db,
         audit.password_check(),
-        &state.clock,
         &state.two_factor_keys,
         user.id,
         &form.current_password,
@@ -257,16 +256,9 @@ pub async fn disable(
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let reauth = Reauth { current_password: &form.current_password, code: &form.code };
-    let disabled = two_factor::disable(
-        &state.db,
-        audit.password_check(),
-        &state.clock,
-        &state.two_factor_keys,
-        &state.settings.throttle,
-        user.id,
-        &reauth,
-    )
-    .await;
+    let disabled =
+        two_factor::disable(&state.db, audit.password_check(), &state.two_factor_keys, user.id, &reauth)
+            .await;
     match disabled {
         Ok(code) => {
             record_recovery_use(&audit, user.id, code).await;
@@ -294,9 +286,7 @@ pub async fn regenerate(
     let regenerated = two_factor::regenerate_recovery_codes(
         &state.db,
         audit.password_check(),
-        &state.clock,
         &state.two_factor_keys,
-        &state.settings.throttle,
         user.id,
         &reauth,
     )
