@@ -142,7 +142,10 @@ for round in $(seq 1 "$ROUNDS"); do
   for i in 0 1 2; do
     busy=$(quiet_busy)
     ceiling_ps=$(ceiling)
-    read -r login_ps cpu_ms <<<"$(logins "${NAMES[$i]}" "${URLS[$i]}" "${COOKIES[$i]}")"
+    [ -n "$ceiling_ps" ] || { echo "argon2-rate printed no per_second=" >&2; exit 1; }
+    # Assigned first, so that a failed round stops the script (`read` would hide its status).
+    measured=$(logins "${NAMES[$i]}" "${URLS[$i]}" "${COOKIES[$i]}")
+    read -r login_ps cpu_ms <<<"$measured"
     ratio=$(awk -v l="$login_ps" -v c="$ceiling_ps" 'BEGIN { printf "%.3f", l / c }')
     RATIOS[${NAMES[$i]}]+="$ratio " CPU[${NAMES[$i]}]+="$cpu_ms "
     printf '%-6s %-12s %8s %10s %9s %7s %16s\n' "$round" "${NAMES[$i]}" "$busy" "$ceiling_ps" "$login_ps" "$ratio" "$cpu_ms"
