@@ -332,7 +332,14 @@ pub(crate) async fn check_current_password(
     }
     let user = db::users::find_by_id(db, user_id).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verification = hasher.verify(Password::new(current_password), stored).await?;
+    let verification = match hasher.verify(Password::new(current_password), stored).await {
+        Ok(verification) => verification,
+        Err(error) => {
+            // Not checked (the hashing queue was full, or its pool gone): not an attempt either.
+            throttle::give_back(db, &budget, &limits.login).await?;
+            return Err(error.into());
+        }
+    };
     match (user, verification) {
         (Some(user), Verification::Valid { .. }) => {
             throttle::settle(db, Settlement::new(&budget, None), now).await?;

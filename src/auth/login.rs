@@ -126,6 +126,16 @@ pub async fn log_in(
             }
             Ok(Outcome::Refused { user_id, lock_started, lock_ended })
         }
+        Err(AuthError::Hashing(error)) => {
+            // The password was never checked (the hashing queue was full, or its pool gone): no
+            // attempt was made, so neither budget pays for one. Under a login storm a busy answer
+            // would otherwise use up a real user's budget without a guess being tried.
+            throttle::give_back(db, &budget, &limits.login).await?;
+            if let Some(key) = &ip_key {
+                throttle::give_back(db, key, &limits.login_ip).await?;
+            }
+            Err(AuthError::Hashing(error))
+        }
         Err(error) => Err(error),
     }
 }

@@ -844,3 +844,52 @@ async fn a_lock_shorter_than_the_window_gives_a_fresh_budget_when_it_ends() {
     fail(&app.client(), "alice", 3).await;
     assert_locked(&app.client().log_in("alice", PASSWORD).await, 10 * 60);
 }
+
+/// One hashing thread and room for one job waiting: the rest of a burst is answered "busy" (503)
+/// at once, without its password being checked.
+async fn app_with_one_hashing_slot() -> TestApp {
+    TestApp::spawn_with(|vars| {
+        vars.insert("HASH_THREADS", "1".to_owned());
+        vars.insert("HASH_QUEUE_LIMIT", "1".to_owned());
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn a_login_answered_busy_costs_neither_the_name_nor_the_ip_an_attempt() {
+    let app = app_with_one_hashing_slot().await;
+    app.logged_in_client("alice").await.log_out().await;
+    let clients: Vec<TestClient> = (0..8).map(|_| app.client()).collect();
+    let mut forms = Vec::new();
+    for client in &clients {
+        forms.push(client.csrf_token("/login").await);
+    }
+    let guesses = clients.iter().zip(&forms).map(|(client, token)| async move {
+        client.post_form("/login", &[("login", "alice"), ("password", WRONG), ("csrf_token", token)]).await
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let busy = answers.iter().filter(|res| res.status == StatusCode::SERVICE_UNAVAILABLE).count();
+    let checked = answers.iter().filter(|res| res.status == StatusCode::UNPROCESSABLE_ENTITY).count();
+    assert_eq!(busy + checked, 8, "each a 422 or a 503");
+    assert!(busy >= 1, "eight logins at once on one hashing slot find the queue full");
+    assert_eq!(app.login_failures("alice").await, checked as i32, "only checked guesses count on the name");
+    assert_eq!(app.ip_failures().await, checked as i32, "and on the IP");
+}
+
+#[actix_web::test]
+async fn a_current_password_answered_busy_is_not_counted_against_the_account() {
+    let app = app_with_one_hashing_slot().await;
+    let screen = app.logged_in_client("alice").await;
+    let token = screen.csrf_token("/account").await;
+    let fields = [("current_password", WRONG), ("csrf_token", token.as_str())];
+    let answers =
+        futures_util::future::join_all((0..8).map(|_| screen.post_form("/account/delete", &fields))).await;
+    let busy = answers.iter().filter(|res| res.status == StatusCode::SERVICE_UNAVAILABLE).count();
+    let checked = answers.iter().filter(|res| res.status == StatusCode::UNPROCESSABLE_ENTITY).count();
+    assert_eq!(busy + checked, 8, "each a 422 or a 503");
+    assert!(busy >= 1, "eight checks at once on one hashing slot find the queue full");
+    let key = gatehouse::auth::throttle::Key::reauth_user(app.user_id("alice").await);
+    let counted =
+        gatehouse::db::throttle::find(&app.db, key.as_str()).await.unwrap().map_or(0, |c| c.failures);
+    assert_eq!(counted, checked as i32, "only checked passwords count");
+}
