@@ -38,7 +38,7 @@ pub enum AppError {
     RequestTimeout,
     /// Too many wrong current passwords for this account (`accounts::ReauthLocked`).
     #[error(
-        "There have been too many wrong passwords for this account. Please try again in {}, or reset your password from the login page.",
+        "There have been too many wrong passwords for this account. Please try again in {}, or reset your password.",
         minutes(*.retry_after_seconds)
     )]
     PasswordChecksLocked { retry_after_seconds: u64 },

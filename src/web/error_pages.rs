@@ -45,6 +45,8 @@ pub async fn middleware(
         .map(ToString::to_string);
 
     let mut page = ErrorPage::new(status, message, request_id);
+    // Locked re-checks: the way out is the one the login's 429 page offers, a password reset.
+    page.offer_reset = app_error.is_some_and(|e| matches!(e, AppError::PasswordChecksLocked { .. }));
     if csrf_refusal.is_some() {
         // Reloading a refused POST would send it again, refused again: link back to the form instead.
         page.back = Some(form_page(res.request()));
@@ -144,17 +146,20 @@ struct ErrorPage {
     request_id: Option<String>,
     /// Where "Back to the form" leads, on a CSRF refusal.
     back: Option<String>,
+    /// Links to `/password-reset`.
+    offer_reset: bool,
 }
 
 impl ErrorPage {
     fn new(status: StatusCode, message: Option<String>, request_id: Option<String>) -> Self {
         let (title, default_message) = describe(status);
         let message = message.unwrap_or_else(|| default_message.to_owned());
-        Self { status, title, message, request_id, back: None }
+        Self { status, title, message, request_id, back: None, offer_reset: false }
     }
 
     fn fill(&self, context: &mut tera::Context) {
         context.insert("back", &self.back);
+        context.insert("offer_reset", &self.offer_reset);
         context.insert("status", &self.status.as_u16());
         context.insert("title", self.title);
         context.insert("message", &self.message);

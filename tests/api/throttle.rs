@@ -684,6 +684,11 @@ async fn ten_wrong_current_passwords_lock_every_form_that_asks_for_it_but_not_th
     let res = screen.submit("/account", "/account/delete", &[("current_password", PASSWORD)]).await;
     assert_throttled(&res, 15 * 60);
     assert!(res.body.contains("too many wrong passwords for this account"), "{}", res.body);
+    assert!(
+        res.body.contains(r#"href="/password-reset""#),
+        "the way out, as on the login's 429: {}",
+        res.body
+    );
     assert!(!res.body.contains(PASSWORD), "the password is not echoed");
     assert_eq!(app.count_rows("users").await, 1, "the account is not deleted");
     let res = screen
