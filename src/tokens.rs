@@ -45,6 +45,32 @@ pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 64] {
     key
 }
 
+/// A new single-use link token (password reset, email confirmation): 256 random bits in unpadded
+/// base64url for the link, shown once, and the SHA-256 of it that is all the database keeps.
+pub struct LinkToken {
+    pub token: String,
+    pub hash: String,
+}
+
+impl LinkToken {
+    pub fn new() -> Result<Self, RandomError> {
+        let token = random_url_safe::<32>()?;
+        let hash = sha256_hex(&token);
+        Ok(Self { token, hash })
+    }
+}
+
+/// The length of a `LinkToken`'s token: 32 bytes in unpadded base64url.
+const LINK_TOKEN_LENGTH: usize = 43;
+
+/// The SHA-256 of a link token as stored, to look it up by; `None` for a string that cannot be one
+/// (nothing to look up).
+pub fn link_token_hash(token: &str) -> Option<String> {
+    let shaped = token.len() == LINK_TOKEN_LENGTH
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    shaped.then(|| sha256_hex(token))
+}
+
 /// Equality that takes the same time wherever the first difference is.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
@@ -62,6 +88,17 @@ mod tests {
         let url = random_url_safe::<32>().unwrap();
         assert_eq!(url.len(), 43);
         assert!(url.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+
+    #[test]
+    fn only_strings_shaped_like_link_tokens_are_looked_up() {
+        let link = LinkToken::new().unwrap();
+        assert_eq!(link_token_hash(&link.token), Some(link.hash.clone()));
+        assert_eq!(link.hash, sha256_hex(&link.token));
+        assert_ne!(LinkToken::new().unwrap().token, link.token);
+        assert_eq!(link_token_hash("short"), None);
+        assert_eq!(link_token_hash(&"a".repeat(42)), None);
+        assert_eq!(link_token_hash(&format!("{}!", "a".repeat(42))), None);
     }
 
     #[test]

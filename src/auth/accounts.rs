@@ -397,7 +397,7 @@ pub async fn change_password(
     // All or nothing: a new password must never be left with the other sessions still alive.
     let txn = db::begin_write(db).await?;
     let epoch = db::users::change_password_hash(&txn, user.id, hash, check.clock.now()).await?;
-    db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
+    db::link_tokens::delete_for_user::<db::password_reset_tokens::ResetTokens>(&txn, user.id).await?;
     // A pending change of address may be an intruder's: securing the account cancels it.
     db::email_confirmation_tokens::delete_other_addresses(&txn, user.id, &user.email).await?;
     let ended = db::sessions::delete_for_user_except(&txn, user.id, current_session_id).await?;

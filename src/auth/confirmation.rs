@@ -14,7 +14,9 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    db,
+    db::{
+        self, email_confirmation_tokens::ConfirmationTokens, link_tokens, password_reset_tokens::ResetTokens,
+    },
     tokens::{self, RandomError},
 };
 
@@ -77,17 +79,9 @@ pub async fn issue(
     email: &str,
 ) -> Result<IssuedLink, ConfirmError> {
     let now = clock.now();
-    let token = tokens::random_url_safe::<32>()?;
-    db::email_confirmation_tokens::insert(
-        db,
-        user.id,
-        email,
-        tokens::sha256_hex(&token),
-        now,
-        now + VALID_FOR,
-    )
-    .await?;
-    Ok(IssuedLink { user, email: email.to_owned(), token })
+    let link = tokens::LinkToken::new()?;
+    db::email_confirmation_tokens::insert(db, user.id, email, link.hash, now, now + VALID_FOR).await?;
+    Ok(IssuedLink { user, email: email.to_owned(), token: link.token })
 }
 
 /// Takes one of `email`'s confirmation emails for this hour; `Err(until)` when they are spent.
@@ -228,13 +222,9 @@ async fn usable(
     clock: &Clock,
     token_hash: &str,
 ) -> Result<(db::email_confirmation_tokens::ConfirmationToken, db::users::User), ConfirmError> {
-    let row = db::email_confirmation_tokens::find_by_hash(db, token_hash)
+    let row = link_tokens::find_usable::<ConfirmationTokens>(db, token_hash, clock.now())
         .await?
-        .filter(|row| tokens::constant_time_eq(&row.token_hash, token_hash))
         .ok_or(ConfirmError::InvalidToken)?;
-    if row.used_at.is_some() || clock.now() >= row.expires_at {
-        return Err(ConfirmError::InvalidToken);
-    }
     match db::users::find_by_id(db, row.user_id).await? {
         Some(user) if user.is_active => Ok((row, user)),
         _ => Err(ConfirmError::InvalidToken),
@@ -265,7 +255,7 @@ pub async fn confirm(db: &Db, clock: &Clock, token_hash: &str) -> Result<Confirm
     let txn = db::begin_write(db).await?;
     let (row, user) = usable(&txn, clock, token_hash).await?;
     // Two tabs submitting one link: only the first wins.
-    if !db::email_confirmation_tokens::mark_used(&txn, row.id, now).await? {
+    if !link_tokens::mark_used::<ConfirmationTokens>(&txn, row.id, now).await? {
         return Err(ConfirmError::InvalidToken);
     }
     let confirmed = if row.email == user.email {
@@ -283,10 +273,10 @@ pub async fn confirm(db: &Db, clock: &Clock, token_hash: &str) -> Result<Confirm
             Err(error) => return Err(error.into()),
         }
         // A reset link mailed to the old address must not outlive the change.
-        db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
+        link_tokens::delete_for_user::<ResetTokens>(&txn, user.id).await?;
         Confirmed::Changed { user, new_email: row.email.clone() }
     };
-    db::email_confirmation_tokens::delete_for_user(&txn, row.user_id).await?;
+    link_tokens::delete_for_user::<ConfirmationTokens>(&txn, row.user_id).await?;
     txn.commit().await?;
     Ok(confirmed)
 }
@@ -310,28 +300,4 @@ pub async fn status(db: &Db, clock: &Clock, user_id: i64) -> Result<Option<Email
 /// With `REQUIRE_CONFIRMED_EMAIL`, a correct password is not enough until the address is confirmed.
 pub fn may_log_in(user: &db::users::User, confirmation_required: bool) -> bool {
     !confirmation_required || user.email_confirmed_at.is_some()
-}
-
-/// The length of the tokens `issue` makes: 32 random bytes in unpadded base64url.
-const TOKEN_LENGTH: usize = 43;
-
-/// SHA-256 of a token, as stored; `None` for a string that cannot be one of ours (nothing to look up).
-pub fn hash_token(token: &str) -> Option<String> {
-    let shaped = token.len() == TOKEN_LENGTH
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    shaped.then(|| tokens::sha256_hex(token))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_strings_shaped_like_our_tokens_are_looked_up() {
-        let token = tokens::random_url_safe::<32>().unwrap();
-        assert_eq!(hash_token(&token), Some(tokens::sha256_hex(&token)));
-        assert_eq!(hash_token("short"), None);
-        assert_eq!(hash_token(&"a".repeat(42)), None);
-        assert_eq!(hash_token(&format!("{}!", "a".repeat(42))), None);
-    }
 }

@@ -5,7 +5,13 @@ use crate::db::Db;
 use sea_orm::DbErr;
 
 use super::{session_store::SessionPolicy, throttle};
-use crate::{clock::Clock, config::Limits, db};
+use crate::{
+    clock::Clock,
+    config::Limits,
+    db::{
+        self, email_confirmation_tokens::ConfirmationTokens, link_tokens, password_reset_tokens::ResetTokens,
+    },
+};
 
 /// How many rows of each kind one pass deleted.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -28,8 +34,8 @@ pub async fn purge_expired(
     Ok(Purged {
         sessions: db::sessions::purge_expired(db, now, idle_cutoff).await?,
         throttle_counters: throttle::purge(db, limits, now).await?,
-        reset_tokens: db::password_reset_tokens::purge_spent(db, now).await?,
-        confirmation_tokens: db::email_confirmation_tokens::purge_spent(db, now).await?,
+        reset_tokens: link_tokens::purge_spent::<ResetTokens>(db, now).await?,
+        confirmation_tokens: link_tokens::purge_spent::<ConfirmationTokens>(db, now).await?,
         passkey_challenges: db::passkeys::purge_expired_challenges(db, now).await?,
     })
 }

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    db,
+    db::{self, link_tokens, password_reset_tokens::ResetTokens},
     tokens::{self, RandomError},
 };
 
@@ -68,25 +68,31 @@ pub async fn request(db: &Db, clock: &Clock, limits: &Limits, email: &str) -> Re
 /// A new reset link for `user`, without the per-address budget: for an administrator's "send reset".
 pub async fn issue(db: &Db, clock: &Clock, user: db::users::User) -> Result<IssuedToken, ResetError> {
     let now = clock.now();
-    let token = tokens::random_url_safe::<32>()?;
-    let token_hash = tokens::sha256_hex(&token);
-    db::password_reset_tokens::insert(db, user.id, token_hash, now, now + VALID_FOR).await?;
-    Ok(IssuedToken { user, token })
+    let link = tokens::LinkToken::new()?;
+    db::password_reset_tokens::insert(db, user.id, link.hash, now, now + VALID_FOR).await?;
+    Ok(IssuedToken { user, token: link.token })
 }
 
-/// The user a token may reset, if it is valid now. Takes the token's hash (see `hash_token`): the raw
-/// token is never kept anywhere, not even in the session between the link and the form.
-pub async fn check(db: &Db, clock: &Clock, token_hash: &str) -> Result<db::users::User, ResetError> {
-    let Some(row) = db::password_reset_tokens::find_by_hash(db, token_hash).await? else {
-        return Err(ResetError::InvalidToken);
-    };
-    if row.used_at.is_some() || clock.now() >= row.expires_at {
-        return Err(ResetError::InvalidToken);
-    }
+/// The token's row and the user it may reset, if it is valid now.
+async fn usable(
+    db: &impl sea_orm::ConnectionTrait,
+    clock: &Clock,
+    token_hash: &str,
+) -> Result<(db::password_reset_tokens::ResetToken, db::users::User), ResetError> {
+    let row = link_tokens::find_usable::<ResetTokens>(db, token_hash, clock.now())
+        .await?
+        .ok_or(ResetError::InvalidToken)?;
     match db::users::find_by_id(db, row.user_id).await? {
-        Some(user) if user.is_active => Ok(user),
+        Some(user) if user.is_active => Ok((row, user)),
         _ => Err(ResetError::InvalidToken),
     }
+}
+
+/// The user a token may reset, if it is valid now. Takes the token's hash
+/// (`tokens::link_token_hash`): the raw token is never kept anywhere, not even in the session between
+/// the link and the form.
+pub async fn check(db: &Db, clock: &Clock, token_hash: &str) -> Result<db::users::User, ResetError> {
+    Ok(usable(db, clock, token_hash).await?.1)
 }
 
 /// Sets the new password, uses up the token (and every other of the user's), ends every session.
@@ -99,7 +105,7 @@ pub async fn complete(
     password: Password,
     password_confirm: Password,
 ) -> Result<db::users::User, ResetError> {
-    let user = check(db, clock, token_hash).await?;
+    let (row, user) = usable(db, clock, token_hash).await?;
     let hash = policy::hash_new_password_on(
         hasher,
         password,
@@ -111,17 +117,15 @@ pub async fn complete(
     )
     .await?
     .map_err(|refusal| ResetError::Invalid(FieldErrors::from([refusal])))?;
-    let row =
-        db::password_reset_tokens::find_by_hash(db, token_hash).await?.ok_or(ResetError::InvalidToken)?;
     // All or nothing: a used-up token with the old password, or a new password with live sessions,
     // must never be left behind by a failure half-way.
     let txn = db::begin_write(db).await?;
     // Two tabs submitting one link: only the first wins.
-    if !db::password_reset_tokens::mark_used(&txn, row.id, clock.now()).await? {
+    if !link_tokens::mark_used::<ResetTokens>(&txn, row.id, clock.now()).await? {
         return Err(ResetError::InvalidToken);
     }
     db::users::change_password_hash(&txn, user.id, hash, clock.now()).await?;
-    db::password_reset_tokens::delete_for_user(&txn, user.id).await?;
+    link_tokens::delete_for_user::<ResetTokens>(&txn, user.id).await?;
     // The link reached the account's address, which confirms it; and a pending change of address
     // may be an intruder's, so securing the account cancels it.
     db::users::confirm_email(&txn, user.id, clock.now()).await?;
@@ -133,14 +137,4 @@ pub async fn complete(
     db::throttle::settle_success(&txn, &reauth.into_success(), clock.now()).await?;
     txn.commit().await?;
     Ok(user)
-}
-
-/// The length of the tokens `request` issues: 32 random bytes in unpadded base64url.
-const TOKEN_LENGTH: usize = 43;
-
-/// SHA-256 of a token, as stored; `None` for a string that cannot be one of ours (nothing to look up).
-pub fn hash_token(token: &str) -> Option<String> {
-    let shaped = token.len() == TOKEN_LENGTH
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    shaped.then(|| tokens::sha256_hex(token))
 }

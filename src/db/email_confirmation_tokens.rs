@@ -1,15 +1,23 @@
-//! Queries on `email_confirmation_tokens`.
+//! Queries on `email_confirmation_tokens`; the ones every link table shares are in `link_tokens`.
 
 use chrono::{DateTime, Utc};
 use entity::email_confirmation_tokens as tokens;
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    sea_query::{Expr, ExprTrait as _},
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
 };
 
+use super::link_tokens::LinkTokens;
+
+pub use entity::email_confirmation_tokens::Entity as ConfirmationTokens;
 pub use entity::email_confirmation_tokens::Model as ConfirmationToken;
+
+impl LinkTokens for ConfirmationTokens {
+    const ID: Self::Column = tokens::Column::Id;
+    const USER_ID: Self::Column = tokens::Column::UserId;
+    const TOKEN_HASH: Self::Column = tokens::Column::TokenHash;
+    const EXPIRES_AT: Self::Column = tokens::Column::ExpiresAt;
+    const USED_AT: Self::Column = tokens::Column::UsedAt;
+}
 
 pub async fn insert(
     db: &impl ConnectionTrait,
@@ -31,28 +39,6 @@ pub async fn insert(
     .insert(db)
     .await?;
     Ok(())
-}
-
-pub async fn find_by_hash(
-    db: &impl ConnectionTrait,
-    token_hash: &str,
-) -> Result<Option<ConfirmationToken>, sea_orm::DbErr> {
-    tokens::Entity::find().filter(tokens::Column::TokenHash.eq(token_hash)).one(db).await
-}
-
-/// Marks a token used; false when another request used it first (single use, even under a race).
-pub async fn mark_used(
-    db: &impl ConnectionTrait,
-    id: i64,
-    now: DateTime<Utc>,
-) -> Result<bool, sea_orm::DbErr> {
-    let result = tokens::Entity::update_many()
-        .col_expr(tokens::Column::UsedAt, Expr::value(now))
-        .filter(tokens::Column::Id.eq(id))
-        .filter(tokens::Column::UsedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
 }
 
 /// The newest usable link of a user for an address other than `current_email`: a pending change.
@@ -86,19 +72,4 @@ pub async fn delete_other_addresses(
         .exec(db)
         .await?;
     Ok(result.rows_affected)
-}
-
-/// Voids every link of a user (an address was just confirmed: the others are stale).
-pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: i64) -> Result<(), sea_orm::DbErr> {
-    tokens::Entity::delete_many().filter(tokens::Column::UserId.eq(user_id)).exec(db).await?;
-    Ok(())
-}
-
-/// Deletes tokens that can no longer be used: spent, or past their expiry.
-pub async fn purge_spent(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, sea_orm::DbErr> {
-    let purged = tokens::Entity::delete_many()
-        .filter(tokens::Column::UsedAt.is_not_null().or(tokens::Column::ExpiresAt.lte(now)))
-        .exec(db)
-        .await?;
-    Ok(purged.rows_affected)
 }

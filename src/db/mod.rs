@@ -4,6 +4,7 @@
 pub mod audit_events;
 pub mod email_confirmation_tokens;
 mod handle;
+pub mod link_tokens;
 pub mod passkeys;
 pub mod password_reset_tokens;
 pub mod sessions;

@@ -14,6 +14,7 @@ use crate::{
         throttle::{self, Key},
     },
     mail::Email,
+    tokens,
     web::{AppError, AppState, MaybeUser, Route, audit::Audit, client, csrf, flash, see_other, views},
 };
 
@@ -77,7 +78,7 @@ pub async fn show(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(token_hash) = confirmation::hash_token(&path) else {
+    let Some(token_hash) = tokens::link_token_hash(&path) else {
         return render_invalid(&req);
     };
     match confirmation::check(&state.db, &state.clock, &token_hash).await {
@@ -102,7 +103,7 @@ pub async fn confirm(
     state: web::Data<AppState>,
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
-    let Some(token_hash) = confirmation::hash_token(&path) else {
+    let Some(token_hash) = tokens::link_token_hash(&path) else {
         return render_invalid(&req);
     };
     // Someone logged in goes back to their settings; anyone else (another browser, the phone the

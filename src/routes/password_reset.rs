@@ -16,6 +16,7 @@ use crate::{
         throttle::{self, Key},
     },
     mail::Email,
+    tokens,
     web::{
         AppError, AppState, Route,
         audit::Audit,
@@ -125,7 +126,7 @@ pub async fn confirm_form(
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
     if token != SET_PASSWORD {
-        let Some(token_hash) = reset::hash_token(&token) else {
+        let Some(token_hash) = tokens::link_token_hash(&token) else {
             return render_invalid(&req);
         };
         let lifetime = cookie::time::Duration::minutes(reset::VALID_FOR.num_minutes());
@@ -160,8 +161,11 @@ pub async fn confirm(
     audit: Audit,
 ) -> Result<HttpResponse, AppError> {
     let in_path = path.into_inner();
-    let token_hash =
-        if in_path == SET_PASSWORD { held_token_hash(&req, &state) } else { reset::hash_token(&in_path) };
+    let token_hash = if in_path == SET_PASSWORD {
+        held_token_hash(&req, &state)
+    } else {
+        tokens::link_token_hash(&in_path)
+    };
     let Some(token_hash) = token_hash else {
         return render_invalid(&req);
     };

@@ -235,3 +235,33 @@ async fn the_new_password_follows_the_policy() {
     assert!(res.body.contains("must not contain your username"));
     assert_redirects_to(&set_new_password(&app.client(), &token, NEW_PASSWORD).await, "/login");
 }
+
+#[actix_web::test]
+async fn two_tabs_submitting_one_link_at_once_change_the_password_once() {
+    let app = TestApp::spawn().await;
+    app.logged_in_client("alice").await;
+    let token = issue_token(&app, "alice@example.com").await;
+    let tabs = [app.client(), app.client()];
+    let mut forms = Vec::new();
+    for tab in &tabs {
+        let moved = tab.get(&format!("/password-reset/{token}")).await;
+        assert_redirects_to(&moved, "/password-reset/set-password");
+        forms.push(tab.csrf_token("/password-reset/set-password").await);
+    }
+    // Both pass the link's check, then hash their password (milliseconds) before using the link up.
+    let passwords = ["the first tab's long passphrase", "the second tab's long passphrase"];
+    let (tabs, forms) = (&tabs, &forms);
+    let submit = |i: usize| async move {
+        let fields =
+            [("password", passwords[i]), ("password_confirm", passwords[i]), ("csrf_token", &forms[i])];
+        tabs[i].post_form("/password-reset/set-password", &fields).await
+    };
+    let answers = futures_util::future::join(submit(0), submit(1)).await;
+    let answers = [answers.0, answers.1];
+    let winners: Vec<usize> = (0..2).filter(|&i| answers[i].status == StatusCode::SEE_OTHER).collect();
+    assert_eq!(winners.len(), 1, "one tab wins: {} and {}", answers[0].status, answers[1].status);
+    let (winner, loser) = (winners[0], 1 - winners[0]);
+    assert_eq!(answers[loser].status, StatusCode::NOT_FOUND, "the other finds the link used");
+    assert_redirects_to(&app.client().log_in("alice", passwords[winner]).await, "/dashboard");
+    assert_eq!(app.client().log_in("alice", passwords[loser]).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
