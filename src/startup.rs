@@ -157,88 +157,132 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 fn release_start_up_code() {
     #[cfg(target_os = "linux")]
     match drop_read_only_pages_of_this_binary() {
-        Ok(bytes) => log::debug!("released {} KiB of start-up code and data", bytes / 1024),
+        Ok(bytes) => {
+            log::debug!("dropped the resident pages of {} KiB of read-only code and data", bytes / 1024)
+        }
         Err(error) => log::debug!("could not release start-up code: {error}"),
     }
 }
 
-/// Drops the resident pages of this executable's mappings that hold nothing but the file's own
-/// contents: not writable, and no page copied on write (the RELRO segment, relocated at load, is
-/// read-only but has such copies, and dropping those would undo the relocation). For such a mapping
-/// `MADV_DONTNEED` changes nothing but residency: a later access reads the same bytes back from the
-/// file, which the kernel keeps from being written while it runs (`ETXTBSY`). Returns the bytes that
-/// were resident in the dropped mappings.
+/// Drops the resident pages of this executable's segments that hold nothing but the file's own
+/// contents: the loaded segments that are not writable, found with `dl_iterate_phdr` (so only the
+/// program's permanent mappings, never a passing mapping of the same file), less any page they share
+/// with another segment, less the part that is made read-only after relocation (`PT_GNU_RELRO`), and
+/// none at all if the program has text relocations. Nothing ever writes those pages, so there is no
+/// private copy to lose: `MADV_DONTNEED` changes only residency, and a later access reads the same
+/// bytes back from the file. Returns the bytes of the ranges dropped.
 #[cfg(target_os = "linux")]
-fn drop_read_only_pages_of_this_binary() -> std::io::Result<u64> {
-    use std::os::unix::fs::MetadataExt as _;
-    let inode = std::fs::metadata("/proc/self/exe")?.ino();
-    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
-    let mut released = 0;
-    for mapping in read_only_file_mappings(&smaps, inode) {
-        // SAFETY: the range is a whole mapping of this process, read-only and without private copies,
-        // so discarding its pages discards nothing that cannot be read back unchanged from the file.
-        if unsafe { libc::madvise(mapping.start as *mut libc::c_void, mapping.len, libc::MADV_DONTNEED) } == 0
-        {
-            released += mapping.resident_bytes;
+fn drop_read_only_pages_of_this_binary() -> Result<usize, &'static str> {
+    let program = this_program()?;
+    // SAFETY: sysconf only reads its argument.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).map_err(|_| "no page size")?;
+    let mut dropped = 0;
+    for range in droppable_ranges(&program, page) {
+        // SAFETY: the range lies inside one of this program's own loaded, never-written segments
+        // (see above), so discarding its pages discards nothing that cannot be read back unchanged.
+        if unsafe { libc::madvise(range.start as *mut libc::c_void, range.len, libc::MADV_DONTNEED) } == 0 {
+            dropped += range.len;
         }
     }
-    Ok(released)
+    Ok(dropped)
 }
 
-#[cfg(target_os = "linux")]
-#[derive(Debug, PartialEq)]
-struct Mapping {
+const PT_LOAD: u32 = 1;
+const PT_DYNAMIC: u32 = 2;
+const PT_GNU_RELRO: u32 = 0x6474_e552;
+const PF_W: u32 = 2;
+const DT_NULL: i64 = 0;
+const DT_TEXTREL: i64 = 22;
+const DT_FLAGS: i64 = 30;
+const DF_TEXTREL: u64 = 4;
+
+/// One program header of the running program, at its load address.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    kind: u32,
+    flags: u32,
     start: usize,
     len: usize,
-    resident_bytes: u64,
 }
 
-/// The mappings of the file with `inode` in `/proc/self/smaps` text that are not writable and hold
-/// no anonymous (copied-on-write) page.
+#[derive(Debug, Default)]
+struct Program {
+    segments: Vec<Segment>,
+    text_relocations: bool,
+}
+
+#[derive(Debug, PartialEq)]
+struct Range {
+    start: usize,
+    len: usize,
+}
+
+/// The whole pages inside the program's loaded read-only segments, away from its RELRO part.
+fn droppable_ranges(program: &Program, page: usize) -> Vec<Range> {
+    if program.text_relocations || page == 0 {
+        return Vec::new();
+    }
+    let end_of = |segment: &Segment| segment.start.saturating_add(segment.len);
+    let relro: Vec<&Segment> = program.segments.iter().filter(|s| s.kind == PT_GNU_RELRO).collect();
+    program
+        .segments
+        .iter()
+        .filter(|s| s.kind == PT_LOAD && s.flags & PF_W == 0)
+        .filter(|s| !relro.iter().any(|r| r.start < end_of(s) && s.start < end_of(r)))
+        .filter_map(|s| {
+            let start = s.start.checked_next_multiple_of(page)?;
+            let end = end_of(s) / page * page;
+            (end > start).then(|| Range { start, len: end - start })
+        })
+        .collect()
+}
+
+/// The running program's own program headers (the first object `dl_iterate_phdr` reports).
 #[cfg(target_os = "linux")]
-fn read_only_file_mappings(smaps: &str, inode: u64) -> Vec<Mapping> {
-    struct Entry {
-        start: usize,
-        len: usize,
-        ours: bool,
-        rss_kb: Option<u64>,
-        anonymous_kb: Option<u64>,
-    }
-    let mut found = Vec::new();
-    let mut current: Option<Entry> = None;
-    let mut finish = |entry: Option<Entry>| {
-        if let Some(Entry { start, len, ours: true, rss_kb: Some(rss), anonymous_kb: Some(0) }) = entry {
-            found.push(Mapping { start, len, resident_bytes: rss * 1024 });
-        }
-    };
-    for line in smaps.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let header = fields.first().and_then(|range| range.split_once('-')).and_then(|(start, end)| {
-            Some((usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?))
-        });
-        match (header, fields.as_slice()) {
-            (Some((start, end)), [_, perms, _, _, mapped_inode, ..]) if end > start => {
-                finish(current.take());
-                let ours = mapped_inode.parse::<u64>().ok() == Some(inode)
-                    && perms.starts_with('r')
-                    && !perms.contains('w');
-                current = Some(Entry { start, len: end - start, ours, rss_kb: None, anonymous_kb: None });
-            }
-            (_, ["Rss:", kb, "kB"]) => {
-                if let Some(entry) = current.as_mut() {
-                    entry.rss_kb = kb.parse().ok();
+fn this_program() -> Result<Program, &'static str> {
+    unsafe extern "C" fn first_object(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: the loader passes a valid `info` for the duration of the call, and `data` is the
+        // `Program` handed to `dl_iterate_phdr` below, borrowed by nothing else meanwhile.
+        let (info, program) = unsafe { (&*info, &mut *data.cast::<Program>()) };
+        let headers = if info.dlpi_phdr.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: `dlpi_phdr` points at `dlpi_phnum` program headers of the loaded object.
+            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) }
+        };
+        let base = info.dlpi_addr as usize;
+        for header in headers {
+            let start = base.wrapping_add(header.p_vaddr as usize);
+            let segment =
+                Segment { kind: header.p_type, flags: header.p_flags, start, len: header.p_memsz as usize };
+            program.segments.push(segment);
+            if header.p_type == PT_DYNAMIC {
+                // SAFETY: PT_DYNAMIC is the loaded dynamic section, an array of (tag, value) pairs
+                // ending with DT_NULL, mapped for as long as the program runs.
+                let mut entry = start as *const [u64; 2];
+                loop {
+                    let [tag, value] = unsafe { *entry };
+                    let tag = tag as i64;
+                    if tag == DT_NULL {
+                        break;
+                    }
+                    if tag == DT_TEXTREL || (tag == DT_FLAGS && value & DF_TEXTREL != 0) {
+                        program.text_relocations = true;
+                    }
+                    entry = unsafe { entry.add(1) };
                 }
             }
-            (_, ["Anonymous:", kb, "kB"]) => {
-                if let Some(entry) = current.as_mut() {
-                    entry.anonymous_kb = kb.parse().ok();
-                }
-            }
-            _ => {}
         }
+        1 // the first object is the program itself: stop there
     }
-    finish(current);
-    found
+    let mut program = Program::default();
+    // SAFETY: the callback only reads what the loader hands it and writes to `program`.
+    unsafe { libc::dl_iterate_phdr(Some(first_object), (&raw mut program).cast()) };
+    if program.segments.is_empty() { Err("no program headers") } else { Ok(program) }
 }
 
 /// Each argon2 hash takes 19 MiB. Hashing threads keep theirs while logins keep coming and free it
@@ -317,55 +361,63 @@ fn database_kind(url: &str) -> &'static str {
 mod tests {
     use super::*;
 
-    const SMAPS: &str = "\
-55d000000000-55d000100000 r--p 00000000 fd:01 4242 /srv/gatehouse
-Rss:                 512 kB
-Anonymous:             0 kB
-55d000100000-55d000900000 r-xp 00100000 fd:01 4242 /srv/gatehouse
-Rss:                6000 kB
-Anonymous:             0 kB
-55d000900000-55d000a00000 r--p 00900000 fd:01 4242 /srv/gatehouse
-Rss:                 300 kB
-Anonymous:            40 kB
-55d000a00000-55d000a10000 rw-p 00a00000 fd:01 4242 /srv/gatehouse
-Rss:                  64 kB
-Anonymous:            64 kB
-7f0000000000-7f0000100000 r-xp 00000000 fd:01 777 /usr/lib/x86_64-linux-gnu/libc.so.6
-Rss:                1000 kB
-Anonymous:             0 kB
-7f0000200000-7f0000300000 rw-p 00000000 00:00 0
-Rss:                1024 kB
-Anonymous:          1024 kB
-";
-
-    #[test]
-    fn only_read_only_mappings_of_the_binary_without_private_copies_are_dropped() {
-        let found = read_only_file_mappings(SMAPS, 4242);
-        assert_eq!(
-            found,
-            vec![
-                Mapping { start: 0x55d0_0000_0000, len: 0x10_0000, resident_bytes: 512 * 1024 },
-                Mapping { start: 0x55d0_0010_0000, len: 0x80_0000, resident_bytes: 6000 * 1024 },
-            ],
-            "not the relocated read-only part, the data, another file, or anonymous memory"
-        );
-        assert!(read_only_file_mappings(SMAPS, 1).is_empty());
+    fn segment(kind: u32, flags: u32, start: usize, len: usize) -> Segment {
+        Segment { kind, flags, start, len }
     }
 
-    /// Bytes of this test binary's read-only mappings resident now.
+    #[test]
+    fn only_whole_pages_of_read_only_segments_away_from_relro_are_dropped() {
+        const R: u32 = 4;
+        const X: u32 = 1;
+        let program = Program {
+            segments: vec![
+                segment(PT_LOAD, R, 0x1000, 0x3800),      // headers, rodata: 0x1000..0x4800
+                segment(PT_LOAD, R | X, 0x5800, 0x10000), // text, sharing no page: 0x6000..0x15000
+                segment(PT_LOAD, R, 0x20000, 0x800),      // less than a page: nothing
+                segment(PT_LOAD, R, 0x30000, 0x4000),     // relocated, then read-only
+                segment(PT_GNU_RELRO, R, 0x31000, 0x1000),
+                segment(PT_LOAD, R | PF_W, 0x40000, 0x4000), // data: never
+                segment(PT_DYNAMIC, R | PF_W, 0x40000, 0x200),
+            ],
+            text_relocations: false,
+        };
+        assert_eq!(
+            droppable_ranges(&program, 0x1000),
+            vec![Range { start: 0x1000, len: 0x3000 }, Range { start: 0x6000, len: 0xf000 }]
+        );
+        let patched = Program { text_relocations: true, ..program };
+        assert!(droppable_ranges(&patched, 0x1000).is_empty(), "text relocations: nothing at all");
+    }
+
+    /// Bytes of this test binary's read-only mappings resident now (from /proc/self/smaps).
     fn resident_binary_bytes() -> u64 {
         use std::os::unix::fs::MetadataExt as _;
-        let inode = std::fs::metadata("/proc/self/exe").unwrap().ino();
+        let inode = std::fs::metadata("/proc/self/exe").unwrap().ino().to_string();
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-        read_only_file_mappings(&smaps, inode).iter().map(|m| m.resident_bytes).sum()
+        let mut ours = false;
+        let mut total = 0;
+        for line in smaps.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                ["Rss:", kb, "kB"] if ours => total += kb.parse::<u64>().unwrap() * 1024,
+                [range, perms, _, _, mapped, ..] if range.contains('-') && perms.len() == 4 => {
+                    ours = *mapped == inode && !perms.contains('w');
+                }
+                _ => {}
+            }
+        }
+        total
     }
 
     #[test]
     fn dropping_the_binarys_pages_lowers_residency_and_the_code_runs_on() {
+        let program = this_program().unwrap();
+        assert!(!program.text_relocations);
+        assert!(program.segments.iter().any(|s| s.kind == PT_LOAD && s.flags & PF_W == 0));
         let before = resident_binary_bytes();
         assert!(before > 0, "a running binary has resident code");
-        let released = drop_read_only_pages_of_this_binary().unwrap();
-        assert!(released > 0);
+        let dropped = drop_read_only_pages_of_this_binary().unwrap();
+        assert!(dropped > 0);
         let after = resident_binary_bytes();
         assert!(after < before, "resident {before} bytes before, {after} after");
         // The code and constants read back from the file are the same.

@@ -265,3 +265,40 @@ async fn two_tabs_submitting_one_link_at_once_change_the_password_once() {
     assert_redirects_to(&app.client().log_in("alice", passwords[winner]).await, "/dashboard");
     assert_eq!(app.client().log_in("alice", passwords[loser]).await.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[actix_web::test]
+async fn a_link_is_used_once_even_when_two_requests_both_found_it_usable() {
+    use gatehouse::db::{link_tokens, password_reset_tokens::ResetTokens};
+    let app = TestApp::spawn().await;
+    app.logged_in_client("alice").await;
+    let token = issue_token(&app, "alice@example.com").await;
+    let hash = gatehouse::tokens::link_token_hash(&token).unwrap();
+    let now = app.clock.now();
+    let find = || link_tokens::find_usable::<ResetTokens>(&app.db, &hash, now);
+    let (first, second) = (find().await.unwrap().expect("usable"), find().await.unwrap().expect("usable"));
+    assert!(
+        link_tokens::mark_used::<ResetTokens>(&app.db, first.id, now).await.unwrap(),
+        "the first uses it"
+    );
+    assert!(
+        !link_tokens::mark_used::<ResetTokens>(&app.db, second.id, now).await.unwrap(),
+        "the second is late"
+    );
+    assert!(find().await.unwrap().is_none(), "and nobody finds it usable now");
+}
+
+#[actix_web::test]
+async fn a_reset_link_works_until_its_hour_is_up_and_not_at_the_hour() {
+    use gatehouse::auth::reset::{self, ResetError};
+    let app = TestApp::spawn().await;
+    app.logged_in_client("alice").await;
+    let token = issue_token(&app, "alice@example.com").await;
+    let hash = gatehouse::tokens::link_token_hash(&token).unwrap();
+    app.clock.advance(std::time::Duration::from_secs(3599));
+    assert!(reset::check(&app.db, &app.clock, &hash).await.is_ok(), "a second before the hour");
+    app.clock.advance(std::time::Duration::from_secs(1));
+    assert!(
+        matches!(reset::check(&app.db, &app.clock, &hash).await, Err(ResetError::InvalidToken)),
+        "at the hour"
+    );
+}

@@ -877,6 +877,7 @@ async fn a_login_answered_busy_costs_neither_the_name_nor_the_ip_an_attempt() {
     let checked = answers.iter().filter(|res| res.status == StatusCode::UNPROCESSABLE_ENTITY).count();
     assert_eq!(busy + checked, 8, "each a 422 or a 503");
     assert!(busy >= 1, "eight logins at once on one hashing slot find the queue full");
+    assert_eq!(app.statements.failed(), 0, "every 503 was the hashing queue's, none the database's");
     assert_eq!(app.login_failures("alice").await, checked as i32, "only checked guesses count on the name");
     assert_eq!(app.ip_failures().await, checked as i32, "and on the IP");
 }
@@ -893,6 +894,7 @@ async fn a_current_password_answered_busy_is_not_counted_against_the_account() {
     let checked = answers.iter().filter(|res| res.status == StatusCode::UNPROCESSABLE_ENTITY).count();
     assert_eq!(busy + checked, 8, "each a 422 or a 503");
     assert!(busy >= 1, "eight checks at once on one hashing slot find the queue full");
+    assert_eq!(app.statements.failed(), 0, "every 503 was the hashing queue's, none the database's");
     let key = gatehouse::auth::throttle::Key::reauth_user(app.user_id("alice").await);
     let counted =
         gatehouse::db::throttle::find(&app.db, key.as_str()).await.unwrap().map_or(0, |c| c.failures);
