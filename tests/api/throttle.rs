@@ -29,6 +29,20 @@ async fn fail(client: &TestClient, login: &str, count: usize) {
     }
 }
 
+/// `count` wrong passwords for `login`, each from a client of its own with its own form, all in
+/// flight at once.
+async fn wrong_logins_at_once(app: &TestApp, login: &str, count: usize) -> Vec<TestResponse> {
+    let clients: Vec<TestClient> = (0..count).map(|_| app.client()).collect();
+    let mut forms = Vec::new();
+    for client in &clients {
+        forms.push(client.csrf_token("/login").await);
+    }
+    let guesses = clients.iter().zip(&forms).map(|(client, token)| async move {
+        client.post_form("/login", &[("login", login), ("password", WRONG), ("csrf_token", token)]).await
+    });
+    futures_util::future::join_all(guesses).await
+}
+
 #[track_caller]
 fn assert_locked(res: &TestResponse, around_seconds: u64) {
     assert_throttled(res, around_seconds);
@@ -415,17 +429,9 @@ async fn concurrent_failures_all_count_and_start_exactly_one_lock() {
 #[actix_web::test]
 async fn a_burst_of_parallel_guesses_gets_at_most_ten_password_checks() {
     let app = app_with_alice().await;
-    let clients: Vec<TestClient> = (0..30).map(|_| app.client()).collect();
-    let mut forms = Vec::new();
-    for client in &clients {
-        forms.push(client.csrf_token("/login").await);
-    }
     // Thirty wrong guesses, all in flight at once. (The right password is tried after the burst, not
     // inside it: inside, it may be one of the ten checked, and a success rightly forgets the count.)
-    let guesses = clients.iter().zip(&forms).map(|(client, token)| async move {
-        client.post_form("/login", &[("login", "alice"), ("password", WRONG), ("csrf_token", token)]).await
-    });
-    let answers = futures_util::future::join_all(guesses).await;
+    let answers = wrong_logins_at_once(&app, "alice", 30).await;
     let checked = answers.iter().filter(|res| res.status != StatusCode::TOO_MANY_REQUESTS).count();
     assert!(checked <= 10, "{checked} password checks in one burst");
     assert!(answers.iter().all(|res| res.status != StatusCode::INTERNAL_SERVER_ERROR));
@@ -864,15 +870,7 @@ async fn app_with_one_hashing_slot() -> TestApp {
 async fn a_login_answered_busy_costs_neither_the_name_nor_the_ip_an_attempt() {
     let app = app_with_one_hashing_slot().await;
     app.logged_in_client("alice").await.log_out().await;
-    let clients: Vec<TestClient> = (0..8).map(|_| app.client()).collect();
-    let mut forms = Vec::new();
-    for client in &clients {
-        forms.push(client.csrf_token("/login").await);
-    }
-    let guesses = clients.iter().zip(&forms).map(|(client, token)| async move {
-        client.post_form("/login", &[("login", "alice"), ("password", WRONG), ("csrf_token", token)]).await
-    });
-    let answers = futures_util::future::join_all(guesses).await;
+    let answers = wrong_logins_at_once(&app, "alice", 8).await;
     let busy = answers.iter().filter(|res| res.status == StatusCode::SERVICE_UNAVAILABLE).count();
     let checked = answers.iter().filter(|res| res.status == StatusCode::UNPROCESSABLE_ENTITY).count();
     assert_eq!(busy + checked, 8, "each a 422 or a 503");
