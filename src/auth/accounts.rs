@@ -336,7 +336,7 @@ pub(crate) async fn check_current_password(
         Ok(verification) => verification,
         Err(error) => {
             // Not checked (the hashing queue was full, or its pool gone): not an attempt either.
-            throttle::give_back(db, &budget, &limits.login).await?;
+            throttle::give_back(db, &budget, &reservation).await?;
             return Err(error.into());
         }
     };

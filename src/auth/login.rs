@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{
     accounts::{self, AuthError},
     confirmation,
-    password::{Password, PasswordHasher},
+    password::{Password, PasswordError, PasswordHasher},
     throttle::{self, Key, Limits, Reservation, Settlement},
 };
 use crate::{clock::Clock, db};
@@ -53,6 +53,9 @@ pub enum Outcome {
     },
     /// Locked: nothing was checked. The same for a real and an unknown name.
     Throttled { user_id: Option<i64>, until: DateTime<Utc> },
+    /// The password could not be checked (the hashing queue was full, or its pool gone): no attempt
+    /// was made and none is counted. A lock this attempt found run out is over all the same.
+    Busy { user_id: Option<i64>, lock_ended: bool, error: PasswordError },
 }
 
 pub async fn log_in(
@@ -93,9 +96,7 @@ pub async fn log_in(
     let ip_reservation = reservations.get(1).copied();
     if let Some(Reservation::Refused { until }) = ip_reservation {
         // Refused for the IP: the name's budget does not pay for an attempt that was never made.
-        if matches!(reservation, Reservation::Allowed { .. }) {
-            throttle::give_back(db, &budget, &limits.login).await?;
-        }
+        throttle::give_back(db, &budget, &reservation).await?;
         return Ok(Outcome::Throttled { user_id, until });
     }
     let lock_ended = match reservation {
@@ -106,7 +107,7 @@ pub async fn log_in(
     match accounts::verify_login(db, hasher, clock, user, attempt.password).await {
         Ok(user) => {
             // Successes never count: the budget is whole again, and the IP gets its attempt back.
-            let ip_budget = ip_key.as_ref().map(|key| (key, &limits.login_ip));
+            let ip_budget = ip_key.as_ref().zip(ip_reservation.as_ref());
             let settlement = Settlement::new(&budget, ip_budget);
             let user = Box::new(user);
             if !confirmation::may_log_in(&user, require_confirmed_email) {
@@ -130,11 +131,11 @@ pub async fn log_in(
             // The password was never checked (the hashing queue was full, or its pool gone): no
             // attempt was made, so neither budget pays for one. Under a login storm a busy answer
             // would otherwise use up a real user's budget without a guess being tried.
-            throttle::give_back(db, &budget, &limits.login).await?;
-            if let Some(key) = &ip_key {
-                throttle::give_back(db, key, &limits.login_ip).await?;
+            throttle::give_back(db, &budget, &reservation).await?;
+            if let (Some(key), Some(ip_reservation)) = (&ip_key, &ip_reservation) {
+                throttle::give_back(db, key, ip_reservation).await?;
             }
-            Err(AuthError::Hashing(error))
+            Ok(Outcome::Busy { user_id, lock_ended, error })
         }
         Err(error) => Err(error),
     }

@@ -245,8 +245,8 @@ pub async fn finish_login(
     }
     let (user_id, error) = match verify_login(rp, db, now, pending, credential).await {
         Ok(user) if user.is_active => {
-            if let Some(key) = &ip_key {
-                throttle::give_back(db, key, &limits.login_ip).await?;
+            if let (Some(key), Some(reservation)) = (&ip_key, &reservation) {
+                throttle::give_back(db, key, reservation).await?;
             }
             return Ok(LoginOutcome::LoggedIn(user));
         }

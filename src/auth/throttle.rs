@@ -82,6 +82,9 @@ pub enum Reservation {
         count: u32,
         /// A lock had run out and this attempt cleared it: the end of a lockout, to record once.
         lock_ended: bool,
+        /// When the window this attempt was counted in started (`None`: nothing was counted, the
+        /// limit is off). Giving the attempt back touches that window only.
+        window: Option<DateTime<Utc>>,
     },
     /// Locked, or the budget is spent: do not even try.
     Refused { until: DateTime<Utc> },
@@ -92,7 +95,7 @@ pub enum Reservation {
 /// attempts per window are ever allowed.
 pub async fn reserve(db: &Db, key: &Key, limit: &Limit, now: DateTime<Utc>) -> Result<Reservation, DbErr> {
     let mut reservations = reserve_all(db, &[(key, limit)], now).await?;
-    Ok(reservations.pop().unwrap_or(Reservation::Allowed { count: 0, lock_ended: false }))
+    Ok(reservations.pop().unwrap_or(Reservation::Allowed { count: 0, lock_ended: false, window: None }))
 }
 
 /// `reserve` on several budgets at once (a login's name and client IP), counted in one statement.
@@ -113,7 +116,7 @@ pub async fn reserve_all(
         let counter = counters.iter().find(|counter| counter.key == key.as_str());
         let reservation = match counter {
             Some(counter) if !limit.is_off() => judge(db, key, limit, counter, now).await?,
-            _ => Reservation::Allowed { count: 0, lock_ended: false },
+            _ => Reservation::Allowed { count: 0, lock_ended: false, window: None },
         };
         reservations.push(reservation);
     }
@@ -141,7 +144,7 @@ async fn judge(
     }
     let lock_ended =
         counter.locked_until.is_some() && db::throttle::clear_expired_lock(db, key.as_str(), now).await?;
-    Ok(Reservation::Allowed { count, lock_ended })
+    Ok(Reservation::Allowed { count, lock_ended, window: Some(counter.window_started_at) })
 }
 
 /// The reserved attempt failed. At the limit it locks the key: `Some(until)` when this call
@@ -165,12 +168,16 @@ pub async fn failed(
     Ok(db::throttle::start_lock(db, key.as_str(), until, now).await?.then_some(until))
 }
 
-/// The reserved attempt was not a failure after all (a successful login does not count on the IP).
-pub async fn give_back(db: &Db, key: &Key, limit: &Limit) -> Result<(), DbErr> {
-    if limit.is_off() {
-        return Ok(());
+/// The reserved attempt was not an attempt after all (the password was never checked, or another
+/// budget refused it). Only the window it was counted in gets it back: once that window has rolled
+/// over (or a lock has started), the new window's count is not the caller's to lower.
+pub async fn give_back(db: &Db, key: &Key, reservation: &Reservation) -> Result<(), DbErr> {
+    match reservation {
+        Reservation::Allowed { window: Some(window), .. } => {
+            db::throttle::uncount(db, key.as_str(), *window).await
+        }
+        _ => Ok(()),
     }
-    db::throttle::uncount(db, key.as_str()).await
 }
 
 /// Takes one use of a budget of `max_failures` per window (e.g. reset emails per hour). `Err(until)`
@@ -201,9 +208,16 @@ pub async fn take(
 pub struct Settlement(db::throttle::SuccessSettlement);
 
 impl Settlement {
-    pub fn new(budget: &Key, give_back: Option<(&Key, &Limit)>) -> Self {
-        let give_back =
-            give_back.filter(|(_, limit)| !limit.is_off()).map(|(key, _)| key.as_str().to_owned());
+    /// `give_back`: the other budget and its reservation; as with `give_back`, only the window the
+    /// attempt was counted in gets it back.
+    pub fn new(budget: &Key, give_back: Option<(&Key, &Reservation)>) -> Self {
+        let give_back = give_back.and_then(|(key, reservation)| match reservation {
+            Reservation::Allowed { window: Some(window), .. } => Some(db::throttle::CountedAttempt {
+                key: key.as_str().to_owned(),
+                window_started_at: *window,
+            }),
+            _ => None,
+        });
         Self(db::throttle::SuccessSettlement { forget: budget.as_str().to_owned(), give_back })
     }
 

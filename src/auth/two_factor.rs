@@ -369,9 +369,7 @@ async fn throttled_check(
     let reservation = reservations[0];
     let ip_reservation = reservations.get(1).copied();
     if let Some(Reservation::Refused { until }) = ip_reservation {
-        if matches!(reservation, Reservation::Allowed { .. }) {
-            throttle::give_back(db, &budget, &limits.login).await?;
-        }
+        throttle::give_back(db, &budget, &reservation).await?;
         return Ok(SecondStep::Throttled { until });
     }
     let lock_ended = match reservation {
@@ -387,7 +385,7 @@ async fn throttled_check(
             Ok(SecondStep::Refused { lock_started })
         }
         passed => {
-            let ip_budget = ip_key.as_ref().map(|key| (key, &limits.login_ip));
+            let ip_budget = ip_key.as_ref().zip(ip_reservation.as_ref());
             throttle::settle(db, throttle::Settlement::new(&budget, ip_budget), now).await?;
             Ok(SecondStep::Passed { code: passed, lock_ended })
         }

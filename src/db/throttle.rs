@@ -91,7 +91,15 @@ pub async fn count_failures(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SuccessSettlement {
     pub forget: String,
-    pub give_back: Option<String>,
+    pub give_back: Option<CountedAttempt>,
+}
+
+/// One attempt counted on `key` in the window that started at `window_started_at`: what giving it
+/// back may lower (that window's count, not a later one's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountedAttempt {
+    pub key: String,
+    pub window_started_at: DateTime<Utc>,
 }
 
 /// After a success, in one statement: forgets `forget` (its count, lock and lock history, as if it had
@@ -117,7 +125,7 @@ pub(super) fn settle_success_statement(
     let is_forgotten = || Expr::col((Entity, Column::Key)).eq(forget);
     let mut rows = Condition::any().add(is_forgotten());
     if let Some(give_back) = &success.give_back {
-        rows = rows.add(Column::Key.eq(give_back.as_str()).and(Column::Failures.gt(0)));
+        rows = rows.add(counted_in_its_window(give_back));
     }
     let rows = in_key_order(backend, rows, Waiting::ForLockedRows);
     Query::update()
@@ -173,15 +181,29 @@ fn in_byte_order() -> sea_orm::sea_query::SimpleExpr {
     Expr::cust(r#""key" COLLATE "C""#)
 }
 
-/// Takes back one counted attempt (it turned out not to be a failure).
-pub async fn uncount(db: &impl ConnectionTrait, key: &str) -> Result<(), sea_orm::DbErr> {
+/// Takes back one attempt counted on `key` in the window that started at `window_started_at` (it
+/// turned out not to be an attempt). Nothing when that window is over.
+pub async fn uncount(
+    db: &impl ConnectionTrait,
+    key: &str,
+    window_started_at: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    let attempt = CountedAttempt { key: key.to_owned(), window_started_at };
     throttle_counters::Entity::update_many()
         .col_expr(throttle_counters::Column::Failures, Expr::col(throttle_counters::Column::Failures).sub(1))
-        .filter(throttle_counters::Column::Key.eq(key))
-        .filter(throttle_counters::Column::Failures.gt(0))
+        .filter(counted_in_its_window(&attempt))
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The row `attempt` was counted on, while the window it was counted in lasts and holds a count.
+fn counted_in_its_window(attempt: &CountedAttempt) -> Condition {
+    use throttle_counters::Column;
+    Condition::all()
+        .add(Column::Key.eq(attempt.key.as_str()))
+        .add(Column::WindowStartedAt.eq(attempt.window_started_at))
+        .add(Column::Failures.gt(0))
 }
 
 /// Locks `key` until `until` unless it is locked already; true when this call started the lock

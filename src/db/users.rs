@@ -407,6 +407,7 @@ pub async fn overview(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::throttle::CountedAttempt;
     use sea_orm::sea_query::PostgresQueryBuilder;
 
     fn login_event() -> NewEvent {
@@ -425,7 +426,10 @@ mod tests {
     fn a_password_login_is_recorded_in_one_statement_that_settles_only_after_stamping_the_user() {
         let success = SuccessSettlement {
             forget: "login-name:alice".to_owned(),
-            give_back: Some("login-ip:192.0.2.1".to_owned()),
+            give_back: Some(CountedAttempt {
+                key: "login-ip:192.0.2.1".to_owned(),
+                window_started_at: DateTime::<Utc>::UNIX_EPOCH,
+            }),
         };
         let sql = record_login_statement(7, login_event(), Some(&success)).to_string(PostgresQueryBuilder);
 

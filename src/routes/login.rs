@@ -136,6 +136,13 @@ pub async fn submit(
             log::info!("refused a login attempt from {ip}: locked until {until}");
             views::too_many_attempts(&req, until, state.clock.now(), true)
         }
+        Outcome::Busy { user_id, lock_ended, error } => {
+            // This attempt cleared the lock, so no later one will see it end: record it now.
+            if lock_ended && user_id.is_some() {
+                audit.record_in_background(Event::LoginLockEnded, user_id, None);
+            }
+            Err(error.into())
+        }
     }
 }
 

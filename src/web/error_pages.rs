@@ -139,6 +139,9 @@ fn form_page(req: &actix_web::HttpRequest) -> String {
         .unwrap_or_else(|| "/".to_owned())
 }
 
+/// Where a locked-out user starts over (`offer_reset`; the page's template links it too).
+const RESET_PATH: &str = "/password-reset";
+
 struct ErrorPage {
     status: StatusCode,
     title: &'static str,
@@ -168,12 +171,16 @@ impl ErrorPage {
     }
 
     fn json(&self) -> (&'static str, String) {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "status": self.status.as_u16(),
             "error": self.title,
             "message": self.message,
             "request_id": self.request_id,
         });
+        if self.offer_reset {
+            // The page's way out, for a program to offer its user.
+            body["reset_url"] = serde_json::Value::from(RESET_PATH);
+        }
         ("application/json", body.to_string())
     }
 

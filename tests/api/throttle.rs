@@ -508,8 +508,8 @@ async fn statements_on_several_counters_lock_them_in_key_order() {
     };
     assert!(holds_first_while_waiting_for_second(&app, first, second, count).await, "the upsert");
 
-    let success =
-        throttle::SuccessSettlement { forget: second.to_owned(), give_back: Some(first.to_owned()) };
+    let give_back = Some(counted(&app, first).await);
+    let success = throttle::SuccessSettlement { forget: second.to_owned(), give_back };
     put_first_last_on_disk().await;
     let (db, settled) = (app.db.clone(), success.clone());
     let settle = async move { throttle::settle_success(&db, &settled, now).await };
@@ -564,7 +564,8 @@ async fn a_login_record_locks_the_user_before_its_counters() {
     for key in [ip, name] {
         throttle::count_failure(&app.db, key, now - chrono::Duration::minutes(15), now).await.unwrap();
     }
-    let success = throttle::SuccessSettlement { forget: name.to_owned(), give_back: Some(ip.to_owned()) };
+    let give_back = Some(counted(&app, ip).await);
+    let success = throttle::SuccessSettlement { forget: name.to_owned(), give_back };
     let db = app.db.clone();
     let record =
         async move { users::record_login(&db, alice, login_event(alice, now), Some(&success)).await };
@@ -577,6 +578,15 @@ async fn a_login_record_locks_the_user_before_its_counters() {
     let counter = throttle::find(&app.db, name).await.unwrap().unwrap();
     assert_eq!(counter.failures, 0, "the record settled the name once the counters were free");
     assert!(users::find_by_id(&app.db, alice).await.unwrap().unwrap().last_login_at.is_some());
+}
+
+/// An attempt counted on `key` in its counter's current window, as a reservation would hold it.
+async fn counted(app: &TestApp, key: &str) -> gatehouse::db::throttle::CountedAttempt {
+    let counter = gatehouse::db::throttle::find(&app.db, key).await.unwrap().expect("a counter");
+    gatehouse::db::throttle::CountedAttempt {
+        key: key.to_owned(),
+        window_started_at: counter.window_started_at,
+    }
 }
 
 /// The audit event of a password login by `user_id`, as the login route records it.
@@ -706,6 +716,15 @@ async fn ten_wrong_current_passwords_lock_every_form_that_asks_for_it_but_not_th
     let fields = [("current_password", PASSWORD), ("new_password", WRONG), ("new_password_confirm", WRONG)];
     assert_throttled(&screen.submit("/account", "/account/password", &fields).await, 15 * 60);
     assert_eq!(screen.get("/dashboard").await.status, StatusCode::OK, "the lock does not log anybody out");
+    // A program asking for JSON gets the same way out.
+    let token = screen.csrf_token("/account").await;
+    let fields = [("current_password", PASSWORD), ("csrf_token", token.as_str())];
+    let json = [("Origin", crate::helpers::ORIGIN), ("Accept", "application/json")];
+    let res = screen.post_form_with("/account/delete", &fields, &json).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
+    let body: serde_json::Value = serde_json::from_str(&res.body).expect(&res.body);
+    assert_eq!(body["reset_url"], "/password-reset", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("too many wrong passwords"), "{body}");
 
     // The budget is the forms' own: the owner still logs in elsewhere, and the name's is untouched.
     assert_eq!(app.login_failures("alice").await, 0);
@@ -897,4 +916,73 @@ async fn a_current_password_answered_busy_is_not_counted_against_the_account() {
     let counted =
         gatehouse::db::throttle::find(&app.db, key.as_str()).await.unwrap().map_or(0, |c| c.failures);
     assert_eq!(counted, checked as i32, "only checked passwords count");
+}
+
+/// A login answered busy can be the attempt that finds a lock run out and clears it; no later
+/// attempt will see that lock end, so its end is recorded then. Two logins of unknown names take
+/// the one hashing thread and its one waiting place; alice's, sent last and one statement longer
+/// (it clears the lock), finds them taken. Rounds until hers was the busy one, as it nearly always is.
+#[actix_web::test]
+async fn the_end_of_a_lock_is_recorded_even_when_the_attempt_that_ends_it_is_answered_busy() {
+    let app = app_with_one_hashing_slot().await;
+    app.logged_in_client("alice").await.log_out().await;
+    for round in 1..=5 {
+        fail(&app.client(), "alice", 10).await;
+        // Past the longest lock, whichever this round's is.
+        app.clock.advance(app.settings.throttle.login.max_lock + Duration::from_secs(1));
+        let clients: Vec<TestClient> = (0..3).map(|_| app.client()).collect();
+        let mut forms = Vec::new();
+        for client in &clients {
+            forms.push(client.csrf_token("/login").await);
+        }
+        let names = ["nobody-one", "nobody-two", "alice"];
+        let logins = clients.iter().zip(&forms).zip(names).map(|((client, token), login)| async move {
+            client.post_form("/login", &[("login", login), ("password", WRONG), ("csrf_token", token)]).await
+        });
+        let answers = futures_util::future::join_all(logins).await;
+        assert_eq!(events(&app, "alice", "login_lock_ended", round).await, round, "round {round}");
+        if answers[2].status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(app.login_failures("alice").await, 0, "the busy attempt was given back");
+            return;
+        }
+        // Checked, it counted: a right password forgets it before the next round.
+        assert_eq!(answers[2].status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answers[2].body);
+        app.client().log_in("alice", PASSWORD).await;
+    }
+    panic!("alice's login was never the one answered busy: nothing was tested");
+}
+
+/// What a reservation gives back belongs to the window it was counted in. Once that window has
+/// rolled over, the new window's count is other attempts': lowering it would hand a guesser a
+/// free try (for a failed name here, and for the IP a success gives its attempt back to).
+#[actix_web::test]
+async fn an_attempt_given_back_after_its_window_rolled_over_leaves_the_new_window_alone() {
+    use gatehouse::auth::throttle::{self, Key, Settlement};
+    let app = TestApp::spawn().await;
+    let limits = &app.settings.throttle;
+    let failures = async |key: &Key| {
+        gatehouse::db::throttle::find(&app.db, key.as_str()).await.unwrap().map_or(0, |c| c.failures)
+    };
+    let (name, ip) = (Key::login_name("someone"), Key::login_ip("192.0.2.9"));
+    let reserve = async || {
+        let budgets = [(&name, &limits.login), (&ip, &limits.login_ip)];
+        let reservations = throttle::reserve_all(&app.db, &budgets, app.clock.now()).await.unwrap();
+        (reservations[0], reservations[1])
+    };
+
+    let (old_name, old_ip) = reserve().await;
+    app.clock.advance(limits.login.window.max(limits.login_ip.window) + Duration::from_secs(1));
+    let (new_name, new_ip) = reserve().await;
+    assert_eq!((failures(&name).await, failures(&ip).await), (1, 1), "each a new window of one");
+
+    throttle::give_back(&app.db, &name, &old_name).await.unwrap();
+    let settled = Settlement::new(&Key::login_name("another"), Some((&ip, &old_ip)));
+    throttle::settle(&app.db, settled, app.clock.now()).await.unwrap();
+    assert_eq!(failures(&name).await, 1, "the old window's attempt is not the new window's");
+    assert_eq!(failures(&ip).await, 1, "nor is it when a success gives it back");
+
+    throttle::give_back(&app.db, &name, &new_name).await.unwrap();
+    let settled = Settlement::new(&Key::login_name("another"), Some((&ip, &new_ip)));
+    throttle::settle(&app.db, settled, app.clock.now()).await.unwrap();
+    assert_eq!((failures(&name).await, failures(&ip).await), (0, 0), "within its window it is given back");
 }
