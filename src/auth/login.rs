@@ -51,11 +51,28 @@ pub enum Outcome {
         lock_started: Option<DateTime<Utc>>,
         lock_ended: bool,
     },
-    /// Locked: nothing was checked. The same for a real and an unknown name.
-    Throttled { user_id: Option<i64>, until: DateTime<Utc> },
+    /// Locked: nothing was checked. The same for a real and an unknown name. `lock_ended`: the
+    /// client IP was refused, but the name's (or device's) own lock had run out.
+    Throttled { user_id: Option<i64>, until: DateTime<Utc>, lock_ended: bool },
     /// The password could not be checked (the hashing queue was full, or its pool gone): no attempt
     /// was made and none is counted. A lock this attempt found run out is over all the same.
     Busy { user_id: Option<i64>, lock_ended: bool, error: PasswordError },
+}
+
+impl Outcome {
+    /// The user whose lock on this budget had run out and was cleared by this attempt, whatever the
+    /// attempt's own outcome: no later attempt will see that lock end, so it is recorded now.
+    pub fn ended_lock_of(&self) -> Option<i64> {
+        match self {
+            Self::LoggedIn { user, lock_ended: true, .. }
+            | Self::SecondFactorNeeded { user, lock_ended: true }
+            | Self::ConfirmationNeeded { user, lock_ended: true } => Some(user.id),
+            Self::Refused { user_id, lock_ended: true, .. }
+            | Self::Throttled { user_id, lock_ended: true, .. }
+            | Self::Busy { user_id, lock_ended: true, .. } => *user_id,
+            _ => None,
+        }
+    }
 }
 
 pub async fn log_in(
@@ -97,10 +114,13 @@ pub async fn log_in(
     if let Some(Reservation::Refused { until }) = ip_reservation {
         // Refused for the IP: the name's budget does not pay for an attempt that was never made.
         throttle::give_back(db, &budget, &reservation).await?;
-        return Ok(Outcome::Throttled { user_id, until });
+        let lock_ended = matches!(reservation, Reservation::Allowed { lock_ended: true, .. });
+        return Ok(Outcome::Throttled { user_id, until, lock_ended });
     }
     let lock_ended = match reservation {
-        Reservation::Refused { until } => return Ok(Outcome::Throttled { user_id, until }),
+        Reservation::Refused { until } => {
+            return Ok(Outcome::Throttled { user_id, until, lock_ended: false });
+        }
         Reservation::Allowed { lock_ended, .. } => lock_ended,
     };
 
@@ -131,9 +151,14 @@ pub async fn log_in(
             // The password was never checked (the hashing queue was full, or its pool gone): no
             // attempt was made, so neither budget pays for one. Under a login storm a busy answer
             // would otherwise use up a real user's budget without a guess being tried.
-            throttle::give_back(db, &budget, &reservation).await?;
+            // A database error here leaves one count too many (bounded by the budget), and must
+            // not turn the busy answer, and the lock's end it carries, into an error.
+            let mut given_back = vec![throttle::give_back(db, &budget, &reservation).await];
             if let (Some(key), Some(ip_reservation)) = (&ip_key, &ip_reservation) {
-                throttle::give_back(db, key, ip_reservation).await?;
+                given_back.push(throttle::give_back(db, key, ip_reservation).await);
+            }
+            for error in given_back.into_iter().filter_map(Result::err) {
+                log::error!("could not give back a busy login's throttle reservation: {error:?}");
             }
             Ok(Outcome::Busy { user_id, lock_ended, error })
         }

@@ -21,6 +21,7 @@ use super::{
     throttle::{self, Key, Limits, Reservation},
 };
 use crate::{
+    audit::{self, Event},
     clock::Clock,
     config::SessionSecret,
     db,
@@ -326,9 +327,23 @@ pub enum SecondStep {
     Refused {
         /// This failure locked the user's codes: until when.
         lock_started: Option<DateTime<Utc>>,
+        lock_ended: bool,
     },
-    /// Locked: nothing was checked.
-    Throttled { until: DateTime<Utc> },
+    /// Locked: nothing was checked. `lock_ended`: the client IP was refused, but the user's own
+    /// lock had run out.
+    Throttled { until: DateTime<Utc>, lock_ended: bool },
+}
+
+impl SecondStep {
+    /// A lock on the user's code budget had run out and this attempt cleared it, whatever its own
+    /// outcome: no later attempt will see that lock end, so it is recorded now.
+    pub fn lock_ended(&self) -> bool {
+        match self {
+            Self::Passed { lock_ended, .. }
+            | Self::Refused { lock_ended, .. }
+            | Self::Throttled { lock_ended, .. } => *lock_ended,
+        }
+    }
 }
 
 /// The code of a pending login, throttled like passwords: failures count per user (the login
@@ -370,10 +385,11 @@ async fn throttled_check(
     let ip_reservation = reservations.get(1).copied();
     if let Some(Reservation::Refused { until }) = ip_reservation {
         throttle::give_back(db, &budget, &reservation).await?;
-        return Ok(SecondStep::Throttled { until });
+        let lock_ended = matches!(reservation, Reservation::Allowed { lock_ended: true, .. });
+        return Ok(SecondStep::Throttled { until, lock_ended });
     }
     let lock_ended = match reservation {
-        Reservation::Refused { until } => return Ok(SecondStep::Throttled { until }),
+        Reservation::Refused { until } => return Ok(SecondStep::Throttled { until, lock_ended: false }),
         Reservation::Allowed { lock_ended, .. } => lock_ended,
     };
     match check_code(db, clock, keys, user_id, code).await? {
@@ -382,7 +398,7 @@ async fn throttled_check(
             if let (Some(key), Some(ip_reservation)) = (&ip_key, &ip_reservation) {
                 throttle::failed(db, key, &limits.login_ip, ip_reservation, now).await?;
             }
-            Ok(SecondStep::Refused { lock_started })
+            Ok(SecondStep::Refused { lock_started, lock_ended })
         }
         passed => {
             let ip_budget = ip_key.as_ref().zip(ip_reservation.as_ref());
@@ -408,12 +424,16 @@ async fn reauthenticate(
     user_id: i64,
     reauth: &Reauth<'_>,
 ) -> Result<CodeCheck, TwoFactorError> {
-    let PasswordCheck { clock, limits, .. } = check;
+    let PasswordCheck { clock, limits, origin, .. } = check;
     accounts::check_current_password(db, check, user_id, reauth.current_password).await?;
-    match throttled_check(db, clock, keys, limits, user_id, None, reauth.code).await? {
+    let step = throttled_check(db, clock, keys, limits, user_id, None, reauth.code).await?;
+    if step.lock_ended() {
+        audit::record(db, clock, Event::LoginLockEnded, Some(user_id), origin, None).await;
+    }
+    match step {
         SecondStep::Passed { code, .. } => Ok(code),
         SecondStep::Refused { .. } => Err(wrong_code()),
-        SecondStep::Throttled { until } => Err(TwoFactorError::Throttled { until }),
+        SecondStep::Throttled { until, .. } => Err(TwoFactorError::Throttled { until }),
     }
 }
 

@@ -441,6 +441,8 @@ mod tests {
         let settling = &sql[settled..event];
         assert!(settling.contains(r#"EXISTS(SELECT 1 FROM "stamped")"#), "{sql}");
         assert!(settling.contains(r#"ORDER BY "key" COLLATE "C" ASC FOR UPDATE"#), "{sql}");
+        // The IP's attempt is given back to the window it was counted in, and no other.
+        assert!(settling.contains(r#""window_started_at" = '1970-01-01"#), "{sql}");
     }
 
     #[test]

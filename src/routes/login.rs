@@ -89,37 +89,25 @@ pub async fn submit(
     )
     .await?;
     let ip = client_ip.as_deref().unwrap_or("unknown");
-    let lock_ended_for = |user: &User| {
-        audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
-    };
+    if let Some(user_id) = outcome.ended_lock_of() {
+        audit.record_in_background(Event::LoginLockEnded, Some(user_id), None);
+    }
     match outcome {
-        Outcome::ConfirmationNeeded { user, lock_ended } => {
-            if lock_ended {
-                lock_ended_for(&user);
-            }
+        Outcome::ConfirmationNeeded { user, .. } => {
             log::info!("user {} gave the right password but has not confirmed their address", user.id);
             super::confirm_email::render_confirm_first(&req, &user.email)
         }
-        Outcome::SecondFactorNeeded { user, lock_ended } => {
-            if lock_ended {
-                lock_ended_for(&user);
-            }
+        Outcome::SecondFactorNeeded { user, .. } => {
             // Not logged in yet: the code comes first, on a page of its own.
             begin_second_step(&req, &state, &user, remember, next)
         }
-        Outcome::LoggedIn { user, lock_ended, settlement } => {
-            if lock_ended {
-                lock_ended_for(&user);
-            }
+        Outcome::LoggedIn { user, settlement, .. } => {
             complete_login(&req, &state, &audit, &user, remember, next, Proof::Password(settlement)).await
         }
-        Outcome::Refused { user_id, lock_started, lock_ended } => {
+        Outcome::Refused { user_id, lock_started, .. } => {
             log::warn!("failed login attempt from {ip}");
             if user_id.is_some() {
                 audit.record_in_background(Event::LoginFailed, user_id, None);
-                if lock_ended {
-                    audit.record_in_background(Event::LoginLockEnded, user_id, None);
-                }
             }
             if let Some(until) = lock_started {
                 log::warn!("too many failed logins: sign-in locked until {until} (last attempt from {ip})");
@@ -136,13 +124,7 @@ pub async fn submit(
             log::info!("refused a login attempt from {ip}: locked until {until}");
             views::too_many_attempts(&req, until, state.clock.now(), true)
         }
-        Outcome::Busy { user_id, lock_ended, error } => {
-            // This attempt cleared the lock, so no later one will see it end: record it now.
-            if lock_ended && user_id.is_some() {
-                audit.record_in_background(Event::LoginLockEnded, user_id, None);
-            }
-            Err(error.into())
-        }
+        Outcome::Busy { error, .. } => Err(error.into()),
     }
 }
 

@@ -120,11 +120,11 @@ pub async fn login_submit(
         }
         Err(error) => return Err(error.into()),
     };
+    if step.lock_ended() {
+        audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
+    }
     match step {
-        SecondStep::Passed { code, lock_ended } => {
-            if lock_ended {
-                audit.record_in_background(Event::LoginLockEnded, Some(user.id), None);
-            }
+        SecondStep::Passed { code, .. } => {
             if let CodeCheck::Recovery { left } = code {
                 let detail = Some(format!("{left} recovery code(s) left"));
                 audit.record(Event::RecoveryCodeUsed, Some(user.id), detail).await;
@@ -145,7 +145,7 @@ pub async fn login_submit(
             )
             .await
         }
-        SecondStep::Refused { lock_started } => {
+        SecondStep::Refused { lock_started, .. } => {
             log::warn!("wrong second-factor code for user {} from {ip}", user.id);
             // Awaited, not in the background: the user is known here, so timing tells nothing.
             audit.record(Event::TwoFactorFailed, Some(user.id), None).await;
@@ -157,7 +157,7 @@ pub async fn login_submit(
             let errors = FieldErrors::from([("code", two_factor::WRONG_CODE.to_owned())]);
             render_login(&req, StatusCode::UNPROCESSABLE_ENTITY, &errors)
         }
-        SecondStep::Throttled { until } => {
+        SecondStep::Throttled { until, .. } => {
             log::info!("refused a second-factor code for user {} from {ip}: locked until {until}", user.id);
             views::too_many_attempts(&req, until, state.clock.now(), true)
         }

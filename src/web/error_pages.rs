@@ -10,7 +10,7 @@ use actix_web::{
     middleware::Next,
 };
 
-use super::{AppError, AppState, request_log::RequestId, security_headers, views::base_context};
+use super::{AppError, AppState, Route, request_log::RequestId, security_headers, views::base_context};
 use crate::{telemetry, templates::Templates};
 
 pub async fn middleware(
@@ -139,9 +139,6 @@ fn form_page(req: &actix_web::HttpRequest) -> String {
         .unwrap_or_else(|| "/".to_owned())
 }
 
-/// Where a locked-out user starts over (`offer_reset`; the page's template links it too).
-const RESET_PATH: &str = "/password-reset";
-
 struct ErrorPage {
     status: StatusCode,
     title: &'static str,
@@ -179,7 +176,7 @@ impl ErrorPage {
         });
         if self.offer_reset {
             // The page's way out, for a program to offer its user.
-            body["reset_url"] = serde_json::Value::from(RESET_PATH);
+            body["reset_url"] = serde_json::Value::from(Route::PasswordReset.path());
         }
         ("application/json", body.to_string())
     }

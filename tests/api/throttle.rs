@@ -536,6 +536,11 @@ async fn statements_on_several_counters_lock_them_in_key_order() {
     app.logged_in_client("alice").await;
     let alice = app.user_id("alice").await;
     put_first_last_on_disk().await;
+    // The purge deleted the first counter: its new row's window is the one to give back to.
+    let success = throttle::SuccessSettlement {
+        forget: second.to_owned(),
+        give_back: Some(counted(&app, first).await),
+    };
     let db = app.db.clone();
     let record = async move {
         gatehouse::db::users::record_login(&db, alice, login_event(alice, now), Some(&success)).await
@@ -985,4 +990,39 @@ async fn an_attempt_given_back_after_its_window_rolled_over_leaves_the_new_windo
     let settled = Settlement::new(&Key::login_name("another"), Some((&ip, &new_ip)));
     throttle::settle(&app.db, settled, app.clock.now()).await.unwrap();
     assert_eq!((failures(&name).await, failures(&ip).await), (0, 0), "within its window it is given back");
+
+    // A lock that starts after the reservation opens a window of its own: attempts refused during
+    // the lock count there, and an earlier reservation given back does not lower that count.
+    let (before_lock, _) = reserve().await;
+    app.clock.advance(Duration::from_secs(1));
+    let until = app.clock.now() + chrono::Duration::minutes(15);
+    gatehouse::db::throttle::start_lock(&app.db, name.as_str(), until, app.clock.now()).await.unwrap();
+    let (during_lock, _) = reserve().await;
+    assert!(matches!(during_lock, throttle::Reservation::Refused { .. }), "{during_lock:?}");
+    assert_eq!(failures(&name).await, 1, "counted while locked");
+    throttle::give_back(&app.db, &name, &before_lock).await.unwrap();
+    assert_eq!(failures(&name).await, 1, "the lock's window is not the reservation's");
+}
+
+/// The client IP is refused while the name's own lock has just run out: that attempt cleared the
+/// name's lock, so it records its end (no later attempt will see it end).
+#[actix_web::test]
+async fn the_end_of_a_lock_is_recorded_even_when_the_attempt_that_ends_it_is_refused_for_its_ip() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_LOGIN_IP_FAILURES", "12".to_owned());
+    })
+    .await;
+    app.logged_in_client("alice").await.log_out().await;
+    fail(&app.client(), "alice", 10).await;
+    app.clock.advance(15 * MINUTE + Duration::from_secs(1));
+    // Past both the name's lock and the IP's window: twelve other names spend the IP's budget.
+    for other in 1..=12 {
+        fail(&app.client(), &format!("somebody-{other}"), 1).await;
+    }
+    assert_locked(&app.client().log_in("alice", PASSWORD).await, 15 * 60);
+    assert_eq!(events(&app, "alice", "login_lock_ended", 1).await, 1);
+
+    app.clock.advance(15 * MINUTE + Duration::from_secs(1));
+    assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
+    assert_eq!(events(&app, "alice", "login_lock_ended", 2).await, 1, "one lock, one end");
 }

@@ -281,6 +281,36 @@ async fn the_half_step_ends_after_five_minutes() {
     assert_eq!(user.last_login_at, None, "the password alone is not a login");
 }
 
+/// A wrong code can be the attempt that finds the codes' lock run out: it clears the lock, so it
+/// records its end, as a right code would.
+#[actix_web::test]
+async fn a_wrong_code_after_the_lock_ran_out_records_the_lock_s_end() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_LOGIN_FAILURES", "3".to_owned());
+    })
+    .await;
+    user_with_totp(&app, "alice").await;
+    let client = app.client();
+    client.log_in("alice", PASSWORD).await;
+    for _ in 0..3 {
+        assert_eq!(send_code(&client, "000000").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(send_code(&client, "000000").await.status, StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(Duration::from_secs(15 * 60 + 1));
+
+    let client = app.client();
+    client.log_in("alice", PASSWORD).await;
+    assert_eq!(send_code(&client, "000000").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Recorded after the answer: give it a moment.
+    for _ in 0..100 {
+        if !events(&app, "alice", "login_lock_ended").await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(events(&app, "alice", "login_lock_ended").await.len(), 1);
+}
+
 #[actix_web::test]
 async fn wrong_codes_are_throttled_like_passwords() {
     let app = TestApp::spawn_with(|vars| {
