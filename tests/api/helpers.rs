@@ -188,6 +188,27 @@ impl TestApp {
             .id
     }
 
+    /// How many `kind` events `username` has, waiting up to five seconds for `expected` of them:
+    /// some events are recorded after the answer.
+    pub async fn events(&self, username: &str, kind: &str, expected: usize) -> usize {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let user_id = self.user_id(username).await;
+        let mut n = 0;
+        for _ in 0..250 {
+            n = entity::audit_events::Entity::find()
+                .filter(entity::audit_events::Column::UserId.eq(user_id))
+                .filter(entity::audit_events::Column::Kind.eq(kind))
+                .count(&self.db)
+                .await
+                .unwrap();
+            if usize::try_from(n).unwrap() >= expected {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        usize::try_from(n).unwrap()
+    }
+
     pub async fn count_rows(&self, table: &str) -> i64 {
         let backend = self.db.get_database_backend();
         let row = self

@@ -29,15 +29,15 @@ async fn fail(client: &TestClient, login: &str, count: usize) {
     }
 }
 
-/// `count` wrong passwords for `login`, each from a client of its own with its own form, all in
-/// flight at once.
-async fn wrong_logins_at_once(app: &TestApp, login: &str, count: usize) -> Vec<TestResponse> {
-    let clients: Vec<TestClient> = (0..count).map(|_| app.client()).collect();
+/// A wrong password for each of `logins`, each from a client of its own with its own form, all in
+/// flight at once (sent in the order given); the answers in that order.
+async fn wrong_logins_at_once(app: &TestApp, logins: &[&str]) -> Vec<TestResponse> {
+    let clients: Vec<TestClient> = logins.iter().map(|_| app.client()).collect();
     let mut forms = Vec::new();
     for client in &clients {
         forms.push(client.csrf_token("/login").await);
     }
-    let guesses = clients.iter().zip(&forms).map(|(client, token)| async move {
+    let guesses = clients.iter().zip(&forms).zip(logins).map(|((client, token), login)| async move {
         client.post_form("/login", &[("login", login), ("password", WRONG), ("csrf_token", token)]).await
     });
     futures_util::future::join_all(guesses).await
@@ -58,27 +58,6 @@ fn assert_throttled(res: &TestResponse, around_seconds: u64) {
         "Retry-After {retry_after}, expected about {around_seconds}"
     );
     assert!(res.body.contains("Too many attempts"), "a human page: {}", res.body);
-}
-
-/// How many `kind` events `username` has, waiting up to a second for `expected` of them.
-async fn events(app: &TestApp, username: &str, kind: &str, expected: usize) -> usize {
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    let user_id = app.user_id(username).await;
-    // Some events are recorded after the answer: give them a moment.
-    let mut n = 0;
-    for _ in 0..250 {
-        n = entity::audit_events::Entity::find()
-            .filter(entity::audit_events::Column::UserId.eq(user_id))
-            .filter(entity::audit_events::Column::Kind.eq(kind))
-            .count(&app.db)
-            .await
-            .unwrap();
-        if usize::try_from(n).unwrap() >= expected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    usize::try_from(n).unwrap()
 }
 
 #[actix_web::test]
@@ -188,12 +167,12 @@ async fn the_lock_doubles_while_failures_go_on_up_to_an_hour() {
 async fn lockouts_and_their_end_are_security_events_the_user_sees() {
     let app = app_with_alice().await;
     fail(&app.client(), "alice", 10).await;
-    assert_eq!(events(&app, "alice", "login_locked", 1).await, 1);
+    assert_eq!(app.events("alice", "login_locked", 1).await, 1);
     app.clock.advance(16 * MINUTE);
 
     let client = app.client();
     assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
-    assert_eq!(events(&app, "alice", "login_lock_ended", 1).await, 1);
+    assert_eq!(app.events("alice", "login_lock_ended", 1).await, 1);
     let account = client.get("/account").await;
     assert!(account.body.contains("Sign-in attempts were blocked"), "{}", account.body);
     assert!(account.body.contains("Sign-in block ended"));
@@ -307,7 +286,7 @@ async fn three_reset_emails_per_address_per_hour_then_the_same_answer_and_no_mai
             .all(|w| w[0].contains("If an account exists") && w[1].contains("If an account exists"))
     );
     assert_eq!(reset_tokens(&app, 3).await, 3, "three links, no more");
-    assert_eq!(events(&app, "alice", "password_reset_suppressed", 2).await, 2);
+    assert_eq!(app.events("alice", "password_reset_suppressed", 2).await, 2);
 
     app.clock.advance(61 * MINUTE);
     request_reset(&app.client(), "alice@example.com").await;
@@ -431,7 +410,7 @@ async fn a_burst_of_parallel_guesses_gets_at_most_ten_password_checks() {
     let app = app_with_alice().await;
     // Thirty wrong guesses, all in flight at once. (The right password is tried after the burst, not
     // inside it: inside, it may be one of the ten checked, and a success rightly forgets the count.)
-    let answers = wrong_logins_at_once(&app, "alice", 30).await;
+    let answers = wrong_logins_at_once(&app, &["alice"; 30]).await;
     let checked = answers.iter().filter(|res| res.status != StatusCode::TOO_MANY_REQUESTS).count();
     assert!(checked <= 10, "{checked} password checks in one burst");
     assert!(answers.iter().all(|res| res.status != StatusCode::INTERNAL_SERVER_ERROR));
@@ -809,18 +788,18 @@ async fn wrong_current_passwords_and_their_lock_are_security_events_the_user_see
     for _ in 0..10 {
         wrong_current_password(&screen, "/account/delete").await;
     }
-    assert_eq!(events(&app, "alice", "current_password_failed", 10).await, 10);
-    assert_eq!(events(&app, "alice", "current_password_locked", 1).await, 1);
+    assert_eq!(app.events("alice", "current_password_failed", 10).await, 10);
+    assert_eq!(app.events("alice", "current_password_locked", 1).await, 1);
     let page = screen.get("/account").await.body;
     assert!(page.contains("Wrong current password on a settings form"), "{page}");
     assert!(page.contains("Settings changes blocked (too many wrong current passwords)"));
     // Refused attempts check nothing and record nothing more; the end of the lock is recorded once.
     let res = screen.submit("/account", "/account/delete", &[("current_password", PASSWORD)]).await;
     assert_throttled(&res, 15 * 60);
-    assert_eq!(events(&app, "alice", "current_password_failed", 11).await, 10);
+    assert_eq!(app.events("alice", "current_password_failed", 11).await, 10);
     app.clock.advance(15 * MINUTE + Duration::from_secs(1));
     assert_enrolment_starts(&screen, PASSWORD).await;
-    assert_eq!(events(&app, "alice", "current_password_lock_ended", 1).await, 1);
+    assert_eq!(app.events("alice", "current_password_lock_ended", 1).await, 1);
 }
 
 #[actix_web::test]
@@ -894,7 +873,7 @@ async fn app_with_one_hashing_slot() -> TestApp {
 async fn a_login_answered_busy_costs_neither_the_name_nor_the_ip_an_attempt() {
     let app = app_with_one_hashing_slot().await;
     app.logged_in_client("alice").await.log_out().await;
-    let answers = wrong_logins_at_once(&app, "alice", 8).await;
+    let answers = wrong_logins_at_once(&app, &["alice"; 8]).await;
     let busy = answers.iter().filter(|res| res.status == StatusCode::SERVICE_UNAVAILABLE).count();
     let checked = answers.iter().filter(|res| res.status == StatusCode::UNPROCESSABLE_ENTITY).count();
     assert_eq!(busy + checked, 8, "each a 422 or a 503");
@@ -935,17 +914,8 @@ async fn the_end_of_a_lock_is_recorded_even_when_the_attempt_that_ends_it_is_ans
         fail(&app.client(), "alice", 10).await;
         // Past the longest lock, whichever this round's is.
         app.clock.advance(app.settings.throttle.login.max_lock + Duration::from_secs(1));
-        let clients: Vec<TestClient> = (0..3).map(|_| app.client()).collect();
-        let mut forms = Vec::new();
-        for client in &clients {
-            forms.push(client.csrf_token("/login").await);
-        }
-        let names = ["nobody-one", "nobody-two", "alice"];
-        let logins = clients.iter().zip(&forms).zip(names).map(|((client, token), login)| async move {
-            client.post_form("/login", &[("login", login), ("password", WRONG), ("csrf_token", token)]).await
-        });
-        let answers = futures_util::future::join_all(logins).await;
-        assert_eq!(events(&app, "alice", "login_lock_ended", round).await, round, "round {round}");
+        let answers = wrong_logins_at_once(&app, &["nobody-one", "nobody-two", "alice"]).await;
+        assert_eq!(app.events("alice", "login_lock_ended", round).await, round, "round {round}");
         if answers[2].status == StatusCode::SERVICE_UNAVAILABLE {
             assert_eq!(app.login_failures("alice").await, 0, "the busy attempt was given back");
             return;
@@ -1020,9 +990,9 @@ async fn the_end_of_a_lock_is_recorded_even_when_the_attempt_that_ends_it_is_ref
         fail(&app.client(), &format!("somebody-{other}"), 1).await;
     }
     assert_locked(&app.client().log_in("alice", PASSWORD).await, 15 * 60);
-    assert_eq!(events(&app, "alice", "login_lock_ended", 1).await, 1);
+    assert_eq!(app.events("alice", "login_lock_ended", 1).await, 1);
 
     app.clock.advance(15 * MINUTE + Duration::from_secs(1));
     assert_redirects_to(&app.client().log_in("alice", PASSWORD).await, "/dashboard");
-    assert_eq!(events(&app, "alice", "login_lock_ended", 2).await, 1, "one lock, one end");
+    assert_eq!(app.events("alice", "login_lock_ended", 2).await, 1, "one lock, one end");
 }
