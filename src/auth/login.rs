@@ -119,6 +119,12 @@ pub async fn log_in(
     }
     let lock_ended = match reservation {
         Reservation::Refused { until } => {
+            // Refused for the name (or device): no password was checked, so the IP's budget, which
+            // counts failed logins, does not pay either. Otherwise one client retrying a locked
+            // account would lock out everybody behind the same address.
+            if let (Some(key), Some(ip_reservation)) = (&ip_key, &ip_reservation) {
+                throttle::give_back(db, key, ip_reservation).await?;
+            }
             return Ok(Outcome::Throttled { user_id, until, lock_ended: false });
         }
         Reservation::Allowed { lock_ended, .. } => lock_ended,

@@ -1,6 +1,8 @@
 //! What a request says about the client: its address (trusting only configured proxies) and its
 //! user agent, as kept for the sessions list and the security log.
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
 use actix_web::{HttpRequest, http::header};
 
 /// The longest user agent kept.
@@ -8,18 +10,40 @@ const USER_AGENT_MAX_CHARS: usize = 512;
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the right-most address in
 /// `X-Forwarded-For` that is not itself a trusted proxy. Nobody else's `X-Forwarded-For` is believed.
-pub fn client_ip(req: &HttpRequest, trusted_proxies: &[std::net::IpAddr]) -> Option<String> {
+///
+/// Every `X-Forwarded-For` line counts, in order (RFC 9110 §5.3: repeated lines are one list), since
+/// some proxies (HAProxy's `option forwardfor`) add a line of their own after the client's rather
+/// than extending it: reading the first line only would believe whatever the client sent. An entry
+/// that is not an address (`unknown`, a name) ends the trust there: what stands left of it was not
+/// written by a hop we can name, so the client is the last trusted hop that handed it on.
+pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<String> {
     let peer = req.peer_addr()?.ip();
     if !trusted_proxies.contains(&peer) {
         return Some(peer.to_string());
     }
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let client = forwarded.and_then(|list| {
-        list.rsplit(',')
-            .filter_map(|hop| hop.trim().parse::<std::net::IpAddr>().ok())
-            .find(|hop| !trusted_proxies.contains(hop))
-    });
-    Some(client.unwrap_or(peer).to_string())
+    let lines: Vec<&str> =
+        req.headers().get_all("x-forwarded-for").filter_map(|value| value.to_str().ok()).collect();
+    let mut client = peer;
+    for hop in lines.iter().rev().flat_map(|line| line.rsplit(',')) {
+        let Some(hop) = parse_hop(hop.trim()) else { break };
+        client = hop;
+        if !trusted_proxies.contains(&hop) {
+            break;
+        }
+    }
+    Some(client.to_string())
+}
+
+/// One `X-Forwarded-For` entry: an address, with or without a port (`192.0.2.1:4711`,
+/// `[2001:db8::1]:443`, `[2001:db8::1]`), as proxies write them.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = hop.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    hop.strip_prefix('[')?.strip_suffix(']')?.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
 /// The `User-Agent`, truncated to what is stored.
@@ -28,4 +52,55 @@ pub fn user_agent(req: &HttpRequest) -> Option<String> {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    const PROXY: &str = "10.0.0.2";
+
+    fn client_of(peer: &str, lines: &[&str]) -> String {
+        let mut req = TestRequest::default().peer_addr(format!("{peer}:40000").parse().unwrap());
+        for line in lines {
+            req = req.append_header(("X-Forwarded-For", *line));
+        }
+        let trusted = [PROXY.parse().unwrap(), "10.0.0.3".parse().unwrap()];
+        client_ip(&req.to_http_request(), &trusted).unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        assert_eq!(client_of("192.0.2.50", &["198.51.100.1"]), "192.0.2.50");
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() {
+        assert_eq!(client_of(PROXY, &["6.6.6.6, 198.51.100.1"]), "198.51.100.1");
+        assert_eq!(client_of(PROXY, &["6.6.6.6, 198.51.100.1, 10.0.0.3"]), "198.51.100.1");
+        assert_eq!(client_of(PROXY, &[]), PROXY, "no header: the proxy itself");
+    }
+
+    #[test]
+    fn a_line_the_proxy_adds_after_the_clients_own_is_the_one_believed() {
+        // HAProxy's `option forwardfor` appends a header line instead of extending the client's.
+        assert_eq!(client_of(PROXY, &["6.6.6.6", "198.51.100.1"]), "198.51.100.1");
+        assert_eq!(client_of(PROXY, &["6.6.6.6, 7.7.7.7", "198.51.100.1, 10.0.0.3"]), "198.51.100.1");
+    }
+
+    #[test]
+    fn addresses_with_ports_are_read_as_addresses() {
+        assert_eq!(client_of(PROXY, &["6.6.6.6, 198.51.100.1:4444"]), "198.51.100.1");
+        assert_eq!(client_of(PROXY, &["6.6.6.6, [2001:db8::1]:443"]), "2001:db8::1");
+        assert_eq!(client_of(PROXY, &["6.6.6.6, [2001:db8::1]"]), "2001:db8::1");
+    }
+
+    #[test]
+    fn an_entry_that_is_not_an_address_ends_the_trust() {
+        // Skipping it would believe the client's own entry to its left.
+        assert_eq!(client_of(PROXY, &["6.6.6.6, unknown"]), PROXY);
+        assert_eq!(client_of(PROXY, &["6.6.6.6, garbage, 10.0.0.3"]), "10.0.0.3");
+        assert_eq!(client_of(PROXY, &["6.6.6.6, "]), PROXY, "an empty entry too");
+    }
 }

@@ -566,7 +566,7 @@ impl TestClient {
             .peer_addr(format!("{CLIENT_IP}:51000").parse().unwrap())
             .insert_header(("User-Agent", self.user_agent.clone()));
         for (name, value) in &self.extra_headers {
-            request = request.insert_header((name.clone(), value.clone()));
+            request = request.append_header((name.clone(), value.clone()));
         }
         for (name, value) in self.cookies.borrow().iter() {
             request = request.cookie(Cookie::new(name.clone(), value.clone()));

@@ -215,6 +215,26 @@ async fn attempts_refused_for_their_ip_do_not_count_against_the_name() {
 }
 
 #[actix_web::test]
+async fn attempts_refused_for_a_locked_name_do_not_count_against_the_ip() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_LOGIN_FAILURES", "3".to_owned());
+        vars.insert("THROTTLE_LOGIN_IP_FAILURES", "5".to_owned());
+    })
+    .await;
+    app.logged_in_client("alice").await.log_out().await;
+    let client = app.client();
+    fail(&client, "carol", 3).await;
+    // No password is checked for a locked name: retrying it must not use up the budget of
+    // everybody behind the same address.
+    for _ in 0..10 {
+        assert_throttled(&client.log_in("carol", WRONG).await, 15 * 60);
+    }
+    assert_eq!(app.ip_failures().await, 3, "the IP paid for attempts its name's lock refused");
+    fail(&client, "dave", 1).await;
+    assert_redirects_to(&client.log_in("alice", PASSWORD).await, "/dashboard");
+}
+
+#[actix_web::test]
 async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     let limit = |vars: &mut std::collections::HashMap<&'static str, String>| {
         vars.insert("THROTTLE_LOGIN_IP_FAILURES", "3".to_owned());
@@ -239,6 +259,18 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     assert_eq!(one.log_in("x", WRONG).await.status, StatusCode::TOO_MANY_REQUESTS);
     let two = app.client().with_header("X-Forwarded-For", "198.51.100.2");
     assert_eq!(two.log_in("x", WRONG).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A client's own line before the one its proxy appends (HAProxy's `option forwardfor`), or an
+    // entry after its own that is no address, does not give it a fresh budget.
+    let forged_line = app
+        .client()
+        .with_header("X-Forwarded-For", "198.51.100.66")
+        .with_header("X-Forwarded-For", "198.51.100.1");
+    assert_eq!(forged_line.log_in("x", WRONG).await.status, StatusCode::TOO_MANY_REQUESTS);
+    let proxy_itself = app.client().with_header("X-Forwarded-For", "198.51.100.77, unknown");
+    fail(&proxy_itself, "x", 3).await;
+    let forged_entry = app.client().with_header("X-Forwarded-For", "198.51.100.88, unknown");
+    assert_eq!(forged_entry.log_in("x", WRONG).await.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[actix_web::test]
