@@ -7,7 +7,13 @@ use actix_web::{
 
 use crate::{
     audit::Event,
-    web::{AppError, MaybeUser, Route, audit::Audit, csrf, flash, see_other, views},
+    web::{
+        AppError, MaybeUser, Route,
+        audit::Audit,
+        csrf,
+        error_pages::{json_refusal, wants_json},
+        flash, see_other, views,
+    },
 };
 
 /// Ends this session on the server: the row is deleted, so the old cookie is worthless even replayed.
@@ -34,10 +40,14 @@ pub async fn submit(
 /// log a visitor out with an image tag. But the page offers the button that does it, so whoever came
 /// here to log out can.
 pub async fn page(req: HttpRequest, user: MaybeUser) -> Result<HttpResponse, AppError> {
-    if user.0.is_some() {
-        csrf::form_token(&req)?;
-    }
-    let mut res = views::render(&req, StatusCode::METHOD_NOT_ALLOWED, "logout.html", tera::Context::new())?;
+    let mut res = if wants_json(req.headers()) {
+        json_refusal(StatusCode::METHOD_NOT_ALLOWED, "Log out with POST /logout.".to_owned(), false)
+    } else {
+        if user.0.is_some() {
+            csrf::form_token(&req)?;
+        }
+        views::render(&req, StatusCode::METHOD_NOT_ALLOWED, "logout.html", tera::Context::new())?
+    };
     res.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
     Ok(res)
 }

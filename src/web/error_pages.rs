@@ -222,11 +222,25 @@ fn is_rendered(res: &ServiceResponse<BoxBody>) -> bool {
         .is_some_and(|ct| ct.starts_with("text/html") || ct.starts_with("application/json"))
 }
 
-/// JSON only for clients that accept JSON and not HTML (`Accept: application/json`).
+/// JSON only for clients that accept JSON and not HTML (`Accept: application/json`). Media types
+/// are compared without their parameters and without regard to case (RFC 9110 §8.3.1).
 pub fn wants_json(headers: &actix_web::http::header::HeaderMap) -> bool {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let accepts = |kind: &str| accept.split(',').any(|part| part.trim().starts_with(kind));
+    let accepts = |kind: &str| {
+        accept
+            .split(',')
+            .any(|part| part.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case(kind))
+    };
     accepts("application/json") && !accepts("text/html") && !accepts("*/*")
+}
+
+/// A refusal that a handler answers itself with a page of its own (429, the 405 of `GET /logout`),
+/// as the JSON every other error gets for a client that accepts only JSON.
+pub fn json_refusal(status: StatusCode, message: String, offer_reset: bool) -> HttpResponse {
+    let mut page = ErrorPage::new(status, Some(message), None);
+    page.offer_reset = offer_reset;
+    let (content_type, body) = page.json();
+    HttpResponse::build(status).content_type(content_type).body(body)
 }

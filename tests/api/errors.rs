@@ -44,6 +44,30 @@ async fn a_browser_accepting_html_and_json_gets_html() {
 }
 
 #[actix_web::test]
+async fn accept_is_read_without_regard_to_case_or_parameters() {
+    let app = TestApp::spawn().await;
+    for accept in ["APPLICATION/JSON", "Application/Json; charset=utf-8", " application/json;q=1"] {
+        let res = app.client().get_with("/nope", &[("Accept", accept)]).await;
+        assert_eq!(res.header("content-type"), Some("application/json"), "Accept: {accept}");
+    }
+    // Another media type that merely starts the same is not JSON.
+    let res = app.client().get_with("/nope", &[("Accept", "application/jsonl")]).await;
+    assert!(res.header("content-type").unwrap().starts_with("text/html"));
+}
+
+#[actix_web::test]
+async fn get_logout_is_a_json_405_for_a_json_only_client() {
+    let app = TestApp::spawn().await;
+    let res = app.client().get_with("/logout", &[("Accept", "application/json")]).await;
+    assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    assert_eq!(res.header("allow"), Some("POST"));
+    let body: serde_json::Value = serde_json::from_str(&res.body).unwrap();
+    assert_eq!(body["status"], 405);
+    assert_eq!(body["error"], "Method not allowed");
+}
+
+#[actix_web::test]
 async fn a_body_over_the_form_limit_is_a_413_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let client = app.client();

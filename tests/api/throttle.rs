@@ -215,6 +215,21 @@ async fn attempts_refused_for_their_ip_do_not_count_against_the_name() {
 }
 
 #[actix_web::test]
+async fn a_json_only_client_gets_the_429_in_json() {
+    let app = app_with_alice().await;
+    fail(&app.client(), "alice", 10).await;
+    let res = app.client().with_header("Accept", "application/json").log_in("alice", PASSWORD).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    assert_eq!(res.header("retry-after"), Some("900"));
+    let body: serde_json::Value = serde_json::from_str(&res.body).unwrap();
+    assert_eq!(body["status"], 429);
+    assert_eq!(body["error"], "Too many attempts");
+    assert!(body["message"].as_str().unwrap().ends_with("Try again in 15 minutes."), "{body}");
+    assert_eq!(body["reset_url"], "/password-reset");
+}
+
+#[actix_web::test]
 async fn attempts_refused_for_a_locked_name_do_not_count_against_the_ip() {
     let app = TestApp::spawn_with(|vars| {
         vars.insert("THROTTLE_LOGIN_FAILURES", "3".to_owned());
