@@ -117,7 +117,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Users { command } => users(command, &settings).await,
         Command::Sessions { command: SessionsCommand::Purge } => {
-            let db = startup::connect_and_migrate(&settings).await?;
+            let db = startup::connect_as_configured(&settings).await?;
             let policy = SessionPolicy::new(settings.session_idle_timeout, settings.session_max_age);
             let purged =
                 housekeeping::purge_expired(&db, &Clock::default(), &policy, &settings.throttle).await?;
@@ -129,7 +129,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::CreateUser { username, email, admin } => {
             let (password, password_confirm) = read_password()?;
-            let db = startup::connect_and_migrate(&settings).await?;
+            let db = startup::connect_as_configured(&settings).await?;
             let registration = Registration {
                 username,
                 email,
@@ -166,7 +166,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
 
 /// The operator's account commands; each act is a security event "by an operator".
 async fn users(command: UsersCommand, settings: &Settings) -> anyhow::Result<()> {
-    let db = startup::connect_and_migrate(settings).await?;
+    let db = startup::connect_as_configured(settings).await?;
     let clock = Clock::default();
     let actor = Actor::Cli;
     let record = |event: Event, user_id: i64| {

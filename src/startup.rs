@@ -97,6 +97,25 @@ pub async fn migrate(db: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Connects, and migrates unless `MIGRATE_ON_START=false`: what `serve` and every command but
+/// `migrate` do first. A maintenance command must not run DDL through a pooled connection either.
+pub async fn connect_as_configured(settings: &Settings) -> anyhow::Result<Db> {
+    if settings.migrate_on_start {
+        return connect_and_migrate(settings).await;
+    }
+    let db = connect(settings).await?;
+    // Migrations run elsewhere; a schema behind the code is worth a loud line, not a refusal.
+    match pending_migrations(&db).await {
+        Ok(pending) if pending > 0 => log::warn!(
+            "MIGRATE_ON_START=false and {} migration(s) are pending: run `gatehouse migrate`",
+            pending
+        ),
+        Ok(_) => {}
+        Err(error) => log::warn!("could not check for pending migrations: {error}"),
+    }
+    Ok(db)
+}
+
 /// How many migrations the database is behind the code.
 async fn pending_migrations(db: &Db) -> Result<usize, sea_orm::DbErr> {
     if !db.is_pinned() {
@@ -114,21 +133,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     return_hashing_memory_to_the_system();
     crate::auth::policy::load_lists();
     release_free_heap_memory();
-    let db = if settings.migrate_on_start {
-        connect_and_migrate(&settings).await?
-    } else {
-        let db = connect(&settings).await?;
-        // Migrations run elsewhere; a schema behind the code is worth a loud line, not a refusal.
-        match pending_migrations(&db).await {
-            Ok(pending) if pending > 0 => log::warn!(
-                "MIGRATE_ON_START=false and {} migration(s) are pending: run `gatehouse migrate`",
-                pending
-            ),
-            Ok(_) => {}
-            Err(error) => log::warn!("could not check for pending migrations: {error}"),
-        }
-        db
-    };
+    let db = connect_as_configured(&settings).await?;
     let state = AppState::new(settings.clone(), db, Clock::default())?;
     spawn_purges(&state);
     let server = HttpServer::new({

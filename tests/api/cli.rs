@@ -185,6 +185,40 @@ async fn serve_without_migrating_warns_about_pending_migrations_and_still_serves
     std::fs::remove_dir_all(dir).ok();
 }
 
+#[actix_web::test]
+async fn no_command_migrates_when_migrate_on_start_is_false() {
+    use migration::{Migrator, MigratorTrait as _};
+    let database = TestDb::create_shared().await;
+    for args in [&["users", "list"][..], &["sessions", "purge"], &["users", "deactivate", "nobody"]] {
+        let output = gatehouse()
+            .args(args)
+            .env("DATABASE_URL", &database.url)
+            .env("SESSION_SECRET", SECRET)
+            .env("MIGRATE_ON_START", "false")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} ran on a schema nobody migrated");
+        assert!(stderr.contains("migration(s) are pending: run `gatehouse migrate`"), "{args:?}: {stderr}");
+    }
+    // Behind a transaction pooler, DDL belongs to `gatehouse migrate` alone: the schema is untouched.
+    let db = sea_orm::Database::connect(&database.url).await.unwrap();
+    let pending = Migrator::get_pending_migrations(&db).await.unwrap().len();
+    assert_eq!(pending, Migrator::migrations().len(), "a command applied migrations");
+    db.close().await.ok();
+
+    let (migrated, _, stderr) = run_on(&database.url, &["migrate"]);
+    assert!(migrated, "{stderr}");
+    let output = gatehouse()
+        .args(["users", "list"])
+        .env("DATABASE_URL", &database.url)
+        .env("SESSION_SECRET", SECRET)
+        .env("MIGRATE_ON_START", "false")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
 /// Runs `gatehouse <args>` against the database at `url`; returns (success, stdout, stderr).
 pub(crate) fn run_on(url: &str, args: &[&str]) -> (bool, String, String) {
     let output =
