@@ -25,19 +25,23 @@ pub struct SessionPolicy {
     pub max_age: Duration,
     /// The absolute lifetime of a "remember me" session.
     pub remember_max_age: Duration,
-    /// `last_seen_at` is written at most this often, so a page view is normally read-only.
+    /// `last_seen_at` is written at most this often, so a page view is normally read-only. The idle
+    /// timeout counts from that write, so an active session can end up to this much early: a tenth
+    /// of the timeout at most, and never more than a minute.
     pub touch_interval: Duration,
 }
 
 impl SessionPolicy {
     pub const REMEMBER_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// How often an active session's `last_seen_at` is written, unless the idle timeout is short.
+    pub const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
     pub fn new(idle_timeout: Duration, max_age: Duration) -> Self {
         Self {
             idle_timeout,
             max_age,
             remember_max_age: Self::REMEMBER_MAX_AGE,
-            touch_interval: Duration::from_secs(60),
+            touch_interval: (idle_timeout / 10).min(Self::TOUCH_INTERVAL),
         }
     }
 
@@ -124,6 +128,9 @@ impl DbSessionStore {
     async fn load_row(&self, key: &SessionKey) -> Result<Option<LiveSession>, StoreError> {
         let key_hash = hash_key(key.as_ref());
         let Some((row, user)) = db::sessions::find_live_with_user(&self.db, &key_hash).await? else {
+            // The cookie is ours (it opened with the secret), but its session is over: logged out,
+            // revoked, ended with every session of its user, or expired and purged.
+            log::warn!("a session cookie named a session that is over; the request continues as anonymous");
             return Ok(None);
         };
         let now = self.clock.now();

@@ -42,6 +42,53 @@ pub const SAFARI_ON_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like
 
 static LOGGING: Once = Once::new();
 
+/// Every warning and error the app logs while the tests run, with the id of the request it was
+/// logged for, so that a test can check what was logged for its own request.
+static WARNINGS: std::sync::Mutex<Vec<(Option<String>, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// env_logger as usual (`RUST_LOG=debug cargo test` shows the app's log for a failing test), and
+/// every warning kept in `WARNINGS` whatever `RUST_LOG` says.
+struct CapturingLogger(env_logger::Logger);
+
+impl log::Log for CapturingLogger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn || self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record) {
+        if record.level() <= log::Level::Warn {
+            let request_id = gatehouse::telemetry::current_request_id();
+            WARNINGS.lock().unwrap().push((request_id, record.args().to_string()));
+        }
+        if self.0.enabled(record.metadata()) {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
+fn install_logger() {
+    let inner = env_logger::builder().is_test(true).build();
+    let max = inner.filter().max(log::LevelFilter::Warn);
+    if log::set_boxed_logger(Box::new(CapturingLogger(inner))).is_ok() {
+        log::set_max_level(max);
+    }
+}
+
+/// The warnings and errors logged while serving the request that answered `res`.
+pub fn warnings_for(res: &TestResponse) -> Vec<String> {
+    let id = res.header("x-request-id").expect("every answer carries its request id").to_owned();
+    let warnings = WARNINGS.lock().unwrap();
+    warnings
+        .iter()
+        .filter(|(request, _)| request.as_deref() == Some(id.as_str()))
+        .map(|(_, w)| w.clone())
+        .collect()
+}
+
 type CallFuture = Pin<Box<dyn Future<Output = TestResponse>>>;
 
 /// A running app on its own database.
@@ -236,10 +283,7 @@ async fn build_state(
     database: &TestDb,
     customise: impl FnOnce(&mut HashMap<&'static str, String>),
 ) -> (AppState, Arc<StatementLog>) {
-    LOGGING.call_once(|| {
-        // `RUST_LOG=debug cargo test` shows the app's log for a failing test.
-        let _ = env_logger::builder().is_test(true).try_init();
-    });
+    LOGGING.call_once(install_logger);
     let mut vars = default_vars(&database.url);
     customise(&mut vars);
     let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings");

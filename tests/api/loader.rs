@@ -1,6 +1,16 @@
 use actix_web::http::StatusCode;
 
-use crate::helpers::{TestApp, assert_redirects_to};
+use crate::helpers::{TestApp, TestResponse, assert_redirects_to, warnings_for};
+
+/// The request was logged out, with a warning that says why (shared ROUTES.md, "Sessions").
+#[track_caller]
+fn assert_logged_out_with_a_warning(res: &TestResponse, warning: &str) {
+    assert_redirects_to(res, "/login?next=/dashboard");
+    let warnings = warnings_for(res);
+    assert!(warnings.iter().any(|w| w.contains(warning)), "no warning {warning:?} among {warnings:?}");
+}
+
+const SESSION_OVER: &str = "a session cookie named a session that is over";
 
 #[actix_web::test]
 async fn a_deleted_user_is_logged_out_not_shown_a_404() {
@@ -10,7 +20,7 @@ async fn a_deleted_user_is_logged_out_not_shown_a_404() {
     // Deleted behind the app's back: the session row goes with it (cascade), as it would on any instance.
     gatehouse::db::users::delete(&app.db, id).await.unwrap();
 
-    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+    assert_logged_out_with_a_warning(&client.get("/dashboard").await, SESSION_OVER);
     let home = client.get("/").await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("href=\"/login\""));
@@ -44,7 +54,8 @@ async fn a_session_naming_a_missing_user_is_logged_out_and_its_row_deleted() {
     };
     app.db.execute_raw(Statement::from_string(backend, sql)).await.unwrap();
 
-    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+    let res = client.get("/dashboard").await;
+    assert_logged_out_with_a_warning(&res, &format!("logged out the session of user {fake_id}"));
     assert_eq!(app.count_rows("sessions").await, 0, "the logged-out session was purged");
 }
 
@@ -57,9 +68,29 @@ async fn a_deactivated_user_is_logged_out_on_the_very_next_request() {
 
     gatehouse::db::users::set_active(&app.db, id, false, app.clock.now()).await.unwrap();
 
-    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+    let res = client.get("/dashboard").await;
+    assert_logged_out_with_a_warning(
+        &res,
+        &format!("logged out the session of user {id}: the user is deactivated"),
+    );
     gatehouse::db::users::set_active(&app.db, id, true, app.clock.now()).await.unwrap();
     assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+}
+
+#[actix_web::test]
+async fn a_revoked_session_is_logged_out_with_a_warning() {
+    let app = TestApp::spawn().await;
+    let laptop = app.logged_in_client("alice").await;
+    let phone =
+        crate::helpers::TestClient::logged_in_as(&app, "alice", crate::helpers::SAFARI_ON_IPHONE).await;
+    assert_eq!(phone.get("/dashboard").await.status, StatusCode::OK);
+    let revoked = laptop.submit("/account/sessions", "/account/sessions/revoke-others", &[]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+
+    assert_logged_out_with_a_warning(&phone.get("/dashboard").await, SESSION_OVER);
+    let still_in = laptop.get("/dashboard").await;
+    assert_eq!(still_in.status, StatusCode::OK);
+    assert!(warnings_for(&still_in).is_empty(), "{:?}", warnings_for(&still_in));
 }
 
 #[actix_web::test]

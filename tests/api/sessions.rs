@@ -83,6 +83,22 @@ async fn a_session_idle_longer_than_the_timeout_is_anonymous_and_its_row_removed
 }
 
 #[actix_web::test]
+async fn a_session_in_use_outlives_a_short_idle_timeout() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("SESSION_IDLE_TIMEOUT", "1m".to_owned());
+    })
+    .await;
+    let client = app.logged_in_client("alice").await;
+    // Used every 15 s for two minutes: never idle for its minute, whenever its last use was written.
+    for step in 1..=8 {
+        app.clock.advance(std::time::Duration::from_secs(15));
+        assert_eq!(client.get("/dashboard").await.status, StatusCode::OK, "after {} s", step * 15);
+    }
+    app.clock.advance(std::time::Duration::from_secs(61));
+    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+}
+
+#[actix_web::test]
 async fn a_session_older_than_the_max_age_is_anonymous_even_if_used() {
     let app = TestApp::spawn_with(|vars| {
         vars.insert("SESSION_MAX_AGE", "2h".to_owned());
