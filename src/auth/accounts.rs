@@ -70,7 +70,7 @@ pub fn validate_username(username: &str) -> Result<(), String> {
         return Err("Use 3 to 32 characters.".to_owned());
     }
     if !username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
-        return Err("Use only letters, digits, and _ - . characters.".to_owned());
+        return Err("Use only the letters a–z and A–Z, digits, and _ - . characters.".to_owned());
     }
     Ok(())
 }

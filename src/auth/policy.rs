@@ -24,6 +24,12 @@ pub enum PolicyViolation {
          of unrelated words."
     )]
     Guessable,
+    /// Guessable for its length alone: no word or pattern in it, just too few characters.
+    #[error(
+        "This password is short enough to be found by trying every combination. Add a few more characters, or \
+         try a phrase of unrelated words."
+    )]
+    TooFewCharacters,
     #[error("The password must not contain your username.")]
     ContainsUsername,
     #[error("The password must not contain the first part of your email address.")]
@@ -65,19 +71,28 @@ pub fn check(
     if local_part.chars().count() >= 3 && folded.contains(&local_part) {
         return Err(PolicyViolation::ContainsEmail);
     }
-    if is_guessable(candidate, &[&username, &local_part]) {
-        return Err(PolicyViolation::Guessable);
+    match guessable(candidate, &[&username, &local_part]) {
+        Some(violation) => Err(violation),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// zxcvbn's estimate below "safely unguessable" (score 3: about 10^10 guesses, a slow-hash offline
-/// attack's budget). Only the first characters are estimated: its matching grows faster than the
-/// length, and a longer password only gets harder to guess.
-fn is_guessable(password: &str, user_inputs: &[&str]) -> bool {
+/// attack's budget), and why: words or patterns it found, or (none found) only the length, which is
+/// what a short random password needs to hear. Only the first characters are estimated: its
+/// matching grows faster than the length, and a longer password only gets harder to guess.
+fn guessable(password: &str, user_inputs: &[&str]) -> Option<PolicyViolation> {
     const ESTIMATED_CHARS: usize = 40;
     let head: String = password.chars().take(ESTIMATED_CHARS).collect();
-    zxcvbn::zxcvbn(&head, user_inputs).score() < zxcvbn::Score::Three
+    let estimate = zxcvbn::zxcvbn(&head, user_inputs);
+    if estimate.score() >= zxcvbn::Score::Three {
+        return None;
+    }
+    let only_length = estimate
+        .sequence()
+        .iter()
+        .all(|found| found.pattern == zxcvbn::matching::patterns::MatchPattern::BruteForce);
+    Some(if only_length { PolicyViolation::TooFewCharacters } else { PolicyViolation::Guessable })
 }
 
 /// The names of a form's two new-password fields.
@@ -313,6 +328,22 @@ mod tests {
         ] {
             assert!(check15(weak).is_err(), "{weak} was accepted");
         }
+    }
+
+    #[test]
+    fn a_short_random_password_is_told_its_length_is_the_trouble_not_words_or_patterns() {
+        // At the lowest minimum, eight random characters are within a slow-hash offline budget.
+        for short in ["kq7#vLp2", "Zx9!mQ4$"] {
+            assert_eq!(
+                check(&Password::new(short), 8, "alice", "alice@example.com"),
+                Err(PolicyViolation::TooFewCharacters)
+            );
+        }
+        let longer = check(&Password::new("kq7#vLp2w9Rt"), 8, "alice", "alice@example.com");
+        assert_eq!(longer, Ok(()), "a few more random characters are enough");
+        // Words and patterns still get their own reason.
+        let worded = check(&Password::new("Summer2024!"), 8, "alice", "alice@example.com");
+        assert_eq!(worded, Err(PolicyViolation::Guessable));
     }
 
     #[test]

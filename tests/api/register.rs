@@ -57,7 +57,16 @@ async fn each_invalid_field_is_a_422_with_its_message_and_the_input_kept_but_not
             password: PASSWORD,
             confirm: PASSWORD,
             field: "username",
-            message: "Use only letters, digits, and _ - . characters.",
+            message: "Use only the letters a–z and A–Z, digits, and _ - . characters.",
+        },
+        Case {
+            // No look-alike letters from other scripts: the message says which letters.
+            username: "bób",
+            email: "bob@example.com",
+            password: PASSWORD,
+            confirm: PASSWORD,
+            field: "username",
+            message: "Use only the letters a–z and A–Z, digits, and _ - . characters.",
         },
         Case {
             username: "alice",
