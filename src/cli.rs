@@ -39,7 +39,7 @@ pub enum Command {
     Healthcheck,
     /// Create an account. The password is read from standard input, never from the command line.
     CreateUser {
-        /// 3–32 letters, digits, `_`, `-` or `.`
+        /// 3–32 ASCII letters, digits, `_`, `-` or `.`
         #[arg(long)]
         username: String,
         #[arg(long)]

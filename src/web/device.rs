@@ -1,5 +1,6 @@
 //! The device cookie (OWASP "device cookies"): set at each successful login, kept across logout,
-//! signed with a key of its own, naming the account and a random id for this browser. A login
+//! encrypted with a key of its own, naming the account and a random id for this browser (encrypted,
+//! not only signed: on a shared computer it must not tell which account used the browser). A login
 //! attempt that carries a valid one for the account it names counts on that device's own budget.
 
 use actix_web::{HttpRequest, HttpResponse, cookie::time::Duration};
@@ -17,8 +18,14 @@ const LIFETIME: Duration = Duration::days(365);
 /// The request's device cookie, if it verifies (with the current key, or the previous one).
 pub fn from_request(req: &HttpRequest, state: &AppState) -> Option<Device> {
     let previous = state.previous_keys.as_ref().map(|keys| &keys.device);
-    let opened =
-        cookies::open(req, &state.settings, DEVICE_COOKIE, &state.keys.device, previous, Protection::Signed)?;
+    let opened = cookies::open(
+        req,
+        &state.settings,
+        DEVICE_COOKIE,
+        &state.keys.device,
+        previous,
+        Protection::Private,
+    )?;
     let mut parts = opened.value.splitn(3, '.');
     let (user_id, epoch, id) = (parts.next()?, parts.next()?, parts.next()?);
     Some(Device { user_id: user_id.parse().ok()?, epoch: epoch.parse().ok()?, id: id.to_owned() })
@@ -34,7 +41,7 @@ pub fn remember(res: &mut HttpResponse, state: &AppState, user: &User) -> Result
         value,
         Some(LIFETIME),
         &state.keys.device,
-        Protection::Signed,
+        Protection::Private,
     );
     res.add_cookie(&cookie).map_err(AppError::internal)
 }

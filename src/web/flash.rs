@@ -1,5 +1,6 @@
-//! One-shot messages shown on the next page ("You have been logged out."), carried in a small signed
-//! cookie (with its expiry inside the signature) so they survive a logout, which destroys the session.
+//! One-shot messages shown on the next page ("You have been logged out."), carried in a small
+//! encrypted cookie (with its expiry sealed inside) so they survive a logout, which destroys the
+//! session. Encrypted, not only signed: a message may name an email address ("We sent a link to …").
 //!
 //! Written by hand: actix-web-flash-messages' cookie store always sets `Secure` (browsers drop it over
 //! plain http in development) and its session store pins an older actix-session.
@@ -75,7 +76,7 @@ pub async fn middleware(
         COOKIE_NAME,
         &state.keys.flash,
         previous,
-        Protection::Signed,
+        Protection::Private,
     )
     .and_then(|opened| decode(&opened.value, now));
     let had_incoming = req.cookie(&cookies::name(&state.settings, COOKIE_NAME)).is_some();
@@ -91,7 +92,7 @@ pub async fn middleware(
                 value,
                 Some(LIFETIME),
                 &state.keys.flash,
-                Protection::Signed,
+                Protection::Private,
             );
             res.response_mut().add_cookie(&cookie)?;
         }
@@ -102,8 +103,8 @@ pub async fn middleware(
     Ok(res)
 }
 
-/// What the cookie carries: the messages and when they stop being shown, under one signature, so
-/// a copied cookie cannot be replayed later.
+/// What the cookie carries: the messages and when they stop being shown, sealed together, so a
+/// copied cookie cannot be replayed later.
 #[derive(Serialize, Deserialize)]
 struct Sealed {
     expires: i64,

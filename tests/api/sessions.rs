@@ -22,6 +22,50 @@ async fn the_session_cookie_is_opaque_http_only_lax_and_host_wide_over_http() {
     }
 }
 
+/// Everything a reader without the key could get out of a cookie value: the value itself, and what
+/// base64 decoding yields from any offset (a signed cookie is a signature followed by the value).
+fn readable(value: &str) -> String {
+    use base64::Engine as _;
+    let mut text = value.to_owned();
+    for offset in 0..value.len().min(64) {
+        for engine in
+            [&base64::engine::general_purpose::URL_SAFE_NO_PAD, &base64::engine::general_purpose::STANDARD]
+        {
+            if let Ok(bytes) = engine.decode(&value[offset..]) {
+                text.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    text
+}
+
+#[actix_web::test]
+async fn the_device_and_flash_cookies_tell_nothing_about_the_account_either() {
+    let app = TestApp::spawn().await;
+    let alice = app.logged_in_client("alice").await;
+    let id = app.user_id("alice").await;
+    let device = alice.cookie("gatehouse_device").expect("a device cookie at login");
+    assert!(
+        !readable(&device).contains(&format!("{id}.0.")),
+        "the device cookie names the account: {device}"
+    );
+
+    let res = alice
+        .submit(
+            "/account",
+            "/account/email",
+            &[("email", "alice.new@example.com"), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_redirects_to(&res, "/account");
+    let flash = alice.cookie("gatehouse_flash").expect("a flash cookie");
+    assert!(!readable(&flash).contains("alice.new"), "the flash cookie shows the address: {flash}");
+    assert!(
+        alice.get("/account").await.body.contains("alice.new@example.com"),
+        "and the message still shows"
+    );
+}
+
 #[actix_web::test]
 async fn over_https_the_cookie_is_secure_and_host_prefixed() {
     let app = TestApp::spawn_with(|vars| {
