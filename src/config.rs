@@ -111,6 +111,9 @@ pub struct Limits {
     pub reset_ip: Limit,
     /// Confirmation emails per address.
     pub confirm_emails: Limit,
+    /// Registration attempts per client IP: mass sign-ups, and probing which addresses have an
+    /// account (a registration says when an address is taken, as Django's and Devise's do).
+    pub register_ip: Limit,
 }
 
 /// The key material for cookies; at least 64 bytes.
@@ -195,6 +198,7 @@ const DEFAULT_THROTTLE_LOGIN_IP_FAILURES: &str = "100";
 const DEFAULT_THROTTLE_RESET_EMAILS: &str = "3";
 const DEFAULT_THROTTLE_RESET_IP: &str = "50";
 const DEFAULT_THROTTLE_CONFIRM_EMAILS: &str = "3";
+const DEFAULT_THROTTLE_REGISTER_IP: &str = "50";
 const DEFAULT_HASH_QUEUE_LIMIT: &str = "64";
 /// The window of both password-reset limits.
 const RESET_WINDOW: Duration = Duration::from_secs(3600);
@@ -266,6 +270,9 @@ pub struct SettingsArgs {
     /// Password reset requests per client IP per hour; 0 = off.
     #[arg(long, env = "THROTTLE_RESET_IP", default_value = DEFAULT_THROTTLE_RESET_IP, global = true)]
     throttle_reset_ip: Option<String>,
+    /// Registration attempts per client IP per hour; 0 = off.
+    #[arg(long, env = "THROTTLE_REGISTER_IP", default_value = DEFAULT_THROTTLE_REGISTER_IP, global = true)]
+    throttle_register_ip: Option<String>,
     /// Email confirmation links per address per hour; 0 = off.
     #[arg(long, env = "THROTTLE_CONFIRM_EMAILS", default_value = DEFAULT_THROTTLE_CONFIRM_EMAILS, global = true)]
     throttle_confirm_emails: Option<String>,
@@ -437,6 +444,11 @@ impl Settings {
                 &args.throttle_confirm_emails,
                 "THROTTLE_CONFIRM_EMAILS",
                 DEFAULT_THROTTLE_CONFIRM_EMAILS,
+            )?),
+            register_ip: per_hour(count(
+                &args.throttle_register_ip,
+                "THROTTLE_REGISTER_IP",
+                DEFAULT_THROTTLE_REGISTER_IP,
             )?),
         };
         let hash_queue_limit = count(&args.hash_queue_limit, "HASH_QUEUE_LIMIT", DEFAULT_HASH_QUEUE_LIMIT)?;

@@ -63,6 +63,11 @@ impl Key {
         Self(format!("confirm-change:{user_id}"))
     }
 
+    /// Registration attempts from one client IP.
+    pub fn register_ip(ip: &str) -> Self {
+        Self(format!("register-ip:{ip}"))
+    }
+
     /// Anonymous requests for a confirmation link from one client IP.
     pub fn confirm_ip(ip: &str) -> Self {
         Self(format!("confirm-ip:{ip}"))
@@ -234,12 +239,18 @@ pub async fn settle(db: &Db, settlement: Settlement, now: DateTime<Utc>) -> Resu
 
 /// Deletes counters nobody has touched for longer than any window or lock lasts.
 pub async fn purge(db: &Db, limits: &Limits, now: DateTime<Utc>) -> Result<u64, DbErr> {
-    let longest =
-        [limits.login, limits.login_ip, limits.reset_emails, limits.reset_ip, limits.confirm_emails]
-            .iter()
-            .map(|l| l.window.max(l.max_lock))
-            .max()
-            .unwrap_or_default();
+    let longest = [
+        limits.login,
+        limits.login_ip,
+        limits.reset_emails,
+        limits.reset_ip,
+        limits.confirm_emails,
+        limits.register_ip,
+    ]
+    .iter()
+    .map(|l| l.window.max(l.max_lock))
+    .max()
+    .unwrap_or_default();
     // Twice the longest span, so a lock history survives the quiet between two rounds of guessing.
     db::throttle::purge(db, now - to_chrono(longest * 2), now).await
 }

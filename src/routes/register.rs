@@ -7,10 +7,11 @@ use crate::{
         accounts::{self, FieldErrors, RegisterError, Registration},
         confirmation,
         password::Password,
+        throttle::{self, Key},
     },
     config::Settings,
     web::{
-        AppError, AppState, MaybeUser, Route, audit::Audit, csrf, device, flash, see_other,
+        AppError, AppState, MaybeUser, Route, audit::Audit, client, csrf, device, flash, see_other,
         session::begin_login, views,
     },
 };
@@ -47,6 +48,16 @@ pub async fn submit(
 ) -> Result<HttpResponse, AppError> {
     let settings = &state.settings;
     let form = form.into_inner();
+    // Every attempt counts, taken or not, so that neither sign-ups nor probing for addresses that
+    // have an account can go on unbounded from one address.
+    if let Some(ip) = client::client_ip(&req, &settings.trusted_proxies) {
+        let now = state.clock.now();
+        let limit = &settings.throttle.register_ip;
+        if let Err(until) = throttle::take(&state.db, &Key::register_ip(&ip), limit, now).await? {
+            log::warn!("too many registration attempts from {ip}: refused until {until}");
+            return views::too_many_registrations(&req, until, now);
+        }
+    }
     let registration = Registration {
         username: form.username.clone(),
         email: form.email.clone(),

@@ -89,6 +89,15 @@ pub fn too_many_attempts(
     )
 }
 
+/// The 429 page for a client IP that tried to create too many accounts this hour.
+pub fn too_many_registrations(
+    req: &HttpRequest,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<HttpResponse, AppError> {
+    throttled(req, until, now, false, "There have been too many attempts to create an account from here")
+}
+
 /// The 429 page for an account whose two-factor codes are locked after too many wrong ones.
 pub fn too_many_codes(
     req: &HttpRequest,

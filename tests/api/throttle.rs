@@ -355,6 +355,32 @@ async fn too_many_reset_requests_from_one_ip_are_a_429() {
 }
 
 #[actix_web::test]
+async fn too_many_registrations_from_one_ip_are_a_429_and_create_nothing() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("THROTTLE_REGISTER_IP", "3".to_owned());
+    })
+    .await;
+    app.logged_in_client("alice").await;
+    // Probing for a taken address counts like a sign-up does.
+    let probe = app.client().register("prober", "alice@example.com", PASSWORD).await;
+    assert_eq!(probe.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(probe.body.contains("already exists"), "{}", probe.body);
+    app.logged_in_client("bob").await;
+
+    let res = app.client().register("carol", "carol@example.com", PASSWORD).await;
+    assert_throttled(&res, 60 * 60);
+    assert!(res.body.contains("create an account"), "{}", res.body);
+    let probe = app.client().register("prober", "alice@example.com", PASSWORD).await;
+    assert_throttled(&probe, 60 * 60);
+    assert!(!probe.body.contains("already exists"), "a refused probe learns nothing");
+    assert_eq!(app.count_rows("users").await, 2);
+
+    // After the hour, registration is open again.
+    app.clock.advance(61 * MINUTE);
+    assert_redirects_to(&app.client().register("carol", "carol@example.com", PASSWORD).await, "/dashboard");
+}
+
+#[actix_web::test]
 async fn a_visitor_who_only_looks_at_the_forms_writes_nothing() {
     let app = TestApp::spawn().await;
     let client = app.client();
@@ -414,13 +440,14 @@ async fn expired_counters_and_spent_reset_tokens_are_purged_and_a_running_lock_i
     assert_eq!(purged.throttle_counters, 0, "everything is recent");
     assert_eq!(
         app.count_rows("throttle_counters").await,
-        6,
-        "two names, the login IP, the reset IP and address, and the address's confirmation emails"
+        7,
+        "two names, the login IP, the reset IP and address, the address's confirmation emails, and the \
+         registering IP"
     );
 
     app.clock.advance(3 * 60 * MINUTE);
     let purged = purge().await.unwrap();
-    assert_eq!(purged.throttle_counters, 6);
+    assert_eq!(purged.throttle_counters, 7);
     assert_eq!(purged.reset_tokens, 1, "the link expired after an hour");
     assert_eq!(purged.confirmation_tokens, 0, "the registration's confirmation link lasts a day");
     assert_eq!(app.count_rows("throttle_counters").await, 0);
