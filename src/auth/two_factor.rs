@@ -41,8 +41,10 @@ const SECRET_BYTES: usize = 20;
 const RECOVERY_CODE_BYTES: usize = 10;
 const SEALED_PREFIX: &str = "v1.";
 
-pub const WRONG_CODE: &str =
-    "That code is not right. Type the current 6-digit code from your app, or a recovery code.";
+/// Also the answer to a code used already (each works once, so one typed right after turning TOTP
+/// on, in the same 30 s, is refused): the message says so, lest it look like a broken app.
+pub const WRONG_CODE: &str = "That code is not right, or it was used already (each code works once). Type the next \
+                              6-digit code from your app, or a recovery code.";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TwoFactorError {

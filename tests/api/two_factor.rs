@@ -217,7 +217,9 @@ async fn a_code_works_once() {
 
     let second = app.client();
     assert_redirects_to(&second.log_in("alice", PASSWORD).await, "/login/two-factor");
-    assert_eq!(send_code(&second, &current).await.status, StatusCode::UNPROCESSABLE_ENTITY, "replayed");
+    let replayed = send_code(&second, &current).await;
+    assert_eq!(replayed.status, StatusCode::UNPROCESSABLE_ENTITY, "replayed");
+    assert!(replayed.body.contains("or it was used already (each code works once)"), "{}", replayed.body);
     assert_eq!(
         send_code(&second, &code(&app, &secret, -1)).await.status,
         StatusCode::UNPROCESSABLE_ENTITY,
