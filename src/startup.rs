@@ -116,13 +116,14 @@ pub async fn connect_as_configured(settings: &Settings) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// How many migrations the database is behind the code.
+/// How many migrations the database is behind the code, without creating the migrations table
+/// (the plain check does: DDL, which a role without DDL rights, or a pooled connection, must not run).
 async fn pending_migrations(db: &Db) -> Result<usize, sea_orm::DbErr> {
     if !db.is_pinned() {
-        return Ok(Migrator::get_pending_migrations(db.pool()).await?.len());
+        return Ok(Migrator::get_pending_migrations_read_only(db.pool()).await?.len());
     }
     let txn = db.begin().await?;
-    let pending = Migrator::get_pending_migrations(&txn).await?.len();
+    let pending = Migrator::get_pending_migrations_read_only(&txn).await?.len();
     txn.commit().await?;
     Ok(pending)
 }

@@ -201,10 +201,13 @@ async fn no_command_migrates_when_migrate_on_start_is_false() {
         assert!(!output.status.success(), "{args:?} ran on a schema nobody migrated");
         assert!(stderr.contains("migration(s) are pending: run `gatehouse migrate`"), "{args:?}: {stderr}");
     }
-    // Behind a transaction pooler, DDL belongs to `gatehouse migrate` alone: the schema is untouched.
+    // Behind a transaction pooler, DDL belongs to `gatehouse migrate` alone: not one table was made,
+    // not even the migrations' own.
     let db = sea_orm::Database::connect(&database.url).await.unwrap();
-    let pending = Migrator::get_pending_migrations(&db).await.unwrap().len();
+    let pending = Migrator::get_pending_migrations_read_only(&db).await.unwrap().len();
     assert_eq!(pending, Migrator::migrations().len(), "a command applied migrations");
+    let tables = table_names(&db).await;
+    assert!(tables.is_empty(), "a command created tables: {tables:?}");
     db.close().await.ok();
 
     let (migrated, _, stderr) = run_on(&database.url, &["migrate"]);
@@ -217,6 +220,20 @@ async fn no_command_migrates_when_migrate_on_start_is_false() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The tables in the database's default schema.
+async fn table_names(db: &sea_orm::DatabaseConnection) -> Vec<String> {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'"
+        }
+        _ => "SELECT name FROM sqlite_master WHERE type = 'table'",
+    };
+    let rows = db.query_all_raw(Statement::from_string(backend, sql)).await.unwrap();
+    rows.iter().map(|row| row.try_get::<String>("", "name").unwrap()).collect()
 }
 
 /// Runs `gatehouse <args>` against the database at `url`; returns (success, stdout, stderr).
