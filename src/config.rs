@@ -476,7 +476,8 @@ impl Settings {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
-                s.parse::<IpAddr>().map_err(|_| ConfigError::Invalid {
+                // Canonical (`::ffff:10.0.0.2` is 10.0.0.2), as the client's address is compared.
+                s.parse::<IpAddr>().map(|ip| ip.to_canonical()).map_err(|_| ConfigError::Invalid {
                     name: "TRUSTED_PROXIES",
                     reason: format!("`{s}` is not an IP address"),
                 })
@@ -698,6 +699,18 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_kept_canonical() {
+        let s = Settings::from_lookup(lookup(&[
+            ("SESSION_SECRET", SECRET),
+            ("TRUSTED_PROXIES", "::ffff:10.0.0.2, 10.0.0.3,2001:db8::7"),
+        ]))
+        .unwrap();
+        let expected: Vec<IpAddr> =
+            ["10.0.0.2", "10.0.0.3", "2001:db8::7"].iter().map(|ip| ip.parse().unwrap()).collect();
+        assert_eq!(s.trusted_proxies, expected);
+    }
+
+    #[test]
     fn throttle_limits_default_to_the_contract_and_zero_turns_one_off() {
         let s = Settings::from_lookup(lookup(&[("SESSION_SECRET", SECRET)])).unwrap();
         assert_eq!(s.throttle.login.max_failures, 10);
@@ -708,6 +721,8 @@ mod tests {
         assert_eq!(s.throttle.reset_emails.max_failures, 3);
         assert_eq!(s.throttle.reset_emails.window, Duration::from_secs(3600));
         assert_eq!(s.throttle.reset_ip.max_failures, 50);
+        assert_eq!(s.throttle.register_ip.max_failures, 50);
+        assert_eq!(s.throttle.register_ip.window, Duration::from_secs(3600));
         assert_eq!(s.throttle.confirm_emails.max_failures, 3);
         assert_eq!(s.throttle.confirm_emails.window, Duration::from_secs(3600));
         let off =

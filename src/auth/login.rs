@@ -122,8 +122,12 @@ pub async fn log_in(
             // Refused for the name (or device): no password was checked, so the IP's budget, which
             // counts failed logins, does not pay either. Otherwise one client retrying a locked
             // account would lock out everybody behind the same address.
-            if let (Some(key), Some(ip_reservation)) = (&ip_key, &ip_reservation) {
-                throttle::give_back(db, key, ip_reservation).await?;
+            // A database error here leaves one count too many (bounded by the budget), and must not
+            // turn the 429 into an error page.
+            if let (Some(key), Some(ip_reservation)) = (&ip_key, &ip_reservation)
+                && let Err(error) = throttle::give_back(db, key, ip_reservation).await
+            {
+                log::error!("could not give back a locked name's IP reservation: {error:?}");
             }
             return Ok(Outcome::Throttled { user_id, until, lock_ended: false });
         }

@@ -12,6 +12,20 @@ use sea_orm::DbErr;
 pub use crate::config::{Limit, Limits};
 use crate::{db, tokens};
 
+/// The part of a client's address that one budget covers: an IPv4 address, or an IPv6 address's
+/// /64 network, which one subscriber or host usually holds whole: keyed by the full address, a
+/// single IPv6 client would have 2^64 budgets.
+fn network_of(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+        Ok(v4) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
 /// What one key is throttled as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key(String);
@@ -41,7 +55,7 @@ impl Key {
     }
 
     pub fn login_ip(ip: &str) -> Self {
-        Self(format!("login-ip:{ip}"))
+        Self(format!("login-ip:{}", network_of(ip)))
     }
 
     pub fn reset_email(email: &str) -> Self {
@@ -49,7 +63,7 @@ impl Key {
     }
 
     pub fn reset_ip(ip: &str) -> Self {
-        Self(format!("reset-ip:{ip}"))
+        Self(format!("reset-ip:{}", network_of(ip)))
     }
 
     /// Confirmation emails to one address (the account's own, or a new one it is changing to).
@@ -65,12 +79,12 @@ impl Key {
 
     /// Registration attempts from one client IP.
     pub fn register_ip(ip: &str) -> Self {
-        Self(format!("register-ip:{ip}"))
+        Self(format!("register-ip:{}", network_of(ip)))
     }
 
     /// Anonymous requests for a confirmation link from one client IP.
     pub fn confirm_ip(ip: &str) -> Self {
-        Self(format!("confirm-ip:{ip}"))
+        Self(format!("confirm-ip:{}", network_of(ip)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -267,6 +281,21 @@ fn to_chrono(duration: Duration) -> chrono::Duration {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_network_and_an_ipv4_one_by_its_address() {
+        use super::Key;
+        let key = |ip| Key::login_ip(ip).as_str().to_owned();
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_eq!(key("2001:db8:1:2::9"), "login-ip:2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("198.51.100.7"), "login-ip:198.51.100.7");
+        assert_ne!(key("198.51.100.7"), key("198.51.100.8"));
+        assert_eq!(key("::ffff:198.51.100.7"), key("198.51.100.7"), "a mapped address is its IPv4");
+        for make in [Key::reset_ip, Key::confirm_ip, Key::register_ip] {
+            assert_eq!(make("2001:db8:1:2::1"), make("2001:db8:1:2::2"));
+        }
+    }
+
     use super::*;
 
     const MINUTE: Duration = Duration::from_secs(60);

@@ -17,15 +17,17 @@ const USER_AGENT_MAX_CHARS: usize = 512;
 /// that is not an address (`unknown`, a name) ends the trust there: what stands left of it was not
 /// written by a hop we can name, so the client is the last trusted hop that handed it on.
 pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<String> {
-    let peer = req.peer_addr()?.ip();
+    // Canonical: behind a dual-stack listener an IPv4 peer is `::ffff:a.b.c.d`.
+    let peer = req.peer_addr()?.ip().to_canonical();
     if !trusted_proxies.contains(&peer) {
         return Some(peer.to_string());
     }
-    let lines: Vec<&str> =
-        req.headers().get_all("x-forwarded-for").filter_map(|value| value.to_str().ok()).collect();
+    // Split as bytes: a line is not dropped whole for a byte that is not UTF-8 in the client's part
+    // of it (most proxies extend the client's line); such an entry ends the trust where it stands.
+    let lines: Vec<&[u8]> = req.headers().get_all("x-forwarded-for").map(|value| value.as_bytes()).collect();
     let mut client = peer;
-    for hop in lines.iter().rev().flat_map(|line| line.rsplit(',')) {
-        let Some(hop) = parse_hop(hop.trim()) else { break };
+    for hop in lines.iter().rev().flat_map(|line| line.rsplit(|&b| b == b',')) {
+        let Some(hop) = std::str::from_utf8(hop).ok().and_then(|hop| parse_hop(hop.trim())) else { break };
         client = hop;
         if !trusted_proxies.contains(&hop) {
             break;
@@ -35,15 +37,16 @@ pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<String
 }
 
 /// One `X-Forwarded-For` entry: an address, with or without a port (`192.0.2.1:4711`,
-/// `[2001:db8::1]:443`, `[2001:db8::1]`), as proxies write them.
+/// `[2001:db8::1]:443`, `[2001:db8::1]`), as proxies write them; canonical, like the peer.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
-    if let Ok(ip) = hop.parse::<IpAddr>() {
-        return Some(ip);
-    }
-    if let Ok(socket) = hop.parse::<SocketAddr>() {
-        return Some(socket.ip());
-    }
-    hop.strip_prefix('[')?.strip_suffix(']')?.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
+    let ip = if let Ok(ip) = hop.parse::<IpAddr>() {
+        ip
+    } else if let Ok(socket) = hop.parse::<SocketAddr>() {
+        socket.ip()
+    } else {
+        IpAddr::V6(hop.strip_prefix('[')?.strip_suffix(']')?.parse::<Ipv6Addr>().ok()?)
+    };
+    Some(ip.to_canonical())
 }
 
 /// The `User-Agent`, truncated to what is stored.
@@ -62,12 +65,50 @@ mod tests {
     const PROXY: &str = "10.0.0.2";
 
     fn client_of(peer: &str, lines: &[&str]) -> String {
-        let mut req = TestRequest::default().peer_addr(format!("{peer}:40000").parse().unwrap());
+        client_of_bytes(peer, &lines.iter().map(|line| line.as_bytes()).collect::<Vec<_>>())
+    }
+
+    fn client_of_bytes(peer: &str, lines: &[&[u8]]) -> String {
+        let peer: SocketAddr =
+            if peer.contains(':') { format!("[{peer}]:40000") } else { format!("{peer}:40000") }
+                .parse()
+                .unwrap();
+        let mut req = TestRequest::default().peer_addr(peer);
         for line in lines {
-            req = req.append_header(("X-Forwarded-For", *line));
+            let value = actix_web::http::header::HeaderValue::from_bytes(line).unwrap();
+            req = req.append_header(("X-Forwarded-For", value));
         }
         let trusted = [PROXY.parse().unwrap(), "10.0.0.3".parse().unwrap()];
         client_ip(&req.to_http_request(), &trusted).unwrap()
+    }
+
+    #[test]
+    fn a_byte_that_is_not_utf8_in_the_clients_part_does_not_hide_the_proxys_entry() {
+        assert_eq!(client_of_bytes(PROXY, &[b"6.6.6.6\xff, 198.51.100.1"]), "198.51.100.1");
+        assert_eq!(
+            client_of_bytes(PROXY, &[b"6.6.6.6, 198.51.100.1\xff"]),
+            PROXY,
+            "in the last entry: trust ends"
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_the_ipv4_addresses_they_map() {
+        // A dual-stack listener sees an IPv4 proxy as `::ffff:10.0.0.2`.
+        assert_eq!(client_of("::ffff:10.0.0.2", &["6.6.6.6, 198.51.100.1"]), "198.51.100.1");
+        assert_eq!(client_of("::ffff:192.0.2.50", &[]), "192.0.2.50");
+        assert_eq!(client_of(PROXY, &["6.6.6.6, ::ffff:198.51.100.1"]), "198.51.100.1");
+        assert_eq!(
+            client_of(PROXY, &["198.51.100.1, ::ffff:10.0.0.3"]),
+            "198.51.100.1",
+            "a mapped trusted hop"
+        );
+    }
+
+    #[test]
+    fn bare_ipv6_entries_are_addresses() {
+        assert_eq!(client_of(PROXY, &["6.6.6.6, 2001:db8::1"]), "2001:db8::1");
+        assert_eq!(client_of(PROXY, &["6.6.6.6, ::1"]), "::1");
     }
 
     #[test]
