@@ -41,7 +41,7 @@ pub async fn submit(
 /// here to log out can.
 pub async fn page(req: HttpRequest, user: MaybeUser) -> Result<HttpResponse, AppError> {
     let mut res = if wants_json(req.headers()) {
-        json_refusal(StatusCode::METHOD_NOT_ALLOWED, "Log out with POST /logout.".to_owned(), false)
+        json_refusal(&req, StatusCode::METHOD_NOT_ALLOWED, "Log out with POST /logout.".to_owned(), false)
     } else {
         if user.0.is_some() {
             csrf::form_token(&req)?;

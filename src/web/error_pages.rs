@@ -238,8 +238,14 @@ pub fn wants_json(headers: &actix_web::http::header::HeaderMap) -> bool {
 
 /// A refusal that a handler answers itself with a page of its own (429, the 405 of `GET /logout`),
 /// as the JSON every other error gets for a client that accepts only JSON.
-pub fn json_refusal(status: StatusCode, message: String, offer_reset: bool) -> HttpResponse {
-    let mut page = ErrorPage::new(status, Some(message), None);
+pub fn json_refusal(
+    req: &actix_web::HttpRequest,
+    status: StatusCode,
+    message: String,
+    offer_reset: bool,
+) -> HttpResponse {
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
+    let mut page = ErrorPage::new(status, Some(message), request_id);
     page.offer_reset = offer_reset;
     let (content_type, body) = page.json();
     HttpResponse::build(status).content_type(content_type).body(body)

@@ -134,7 +134,8 @@ fn throttled(
     if super::error_pages::wants_json(req.headers()) {
         let plural = if minutes == 1 { "" } else { "s" };
         let message = format!("{what}. Try again in {minutes} minute{plural}.");
-        let mut res = super::error_pages::json_refusal(StatusCode::TOO_MANY_REQUESTS, message, offer_reset);
+        let mut res =
+            super::error_pages::json_refusal(req, StatusCode::TOO_MANY_REQUESTS, message, offer_reset);
         res.headers_mut().insert(
             actix_web::http::header::RETRY_AFTER,
             actix_web::http::header::HeaderValue::from(seconds),

@@ -65,6 +65,7 @@ async fn get_logout_is_a_json_405_for_a_json_only_client() {
     let body: serde_json::Value = serde_json::from_str(&res.body).unwrap();
     assert_eq!(body["status"], 405);
     assert_eq!(body["error"], "Method not allowed");
+    assert_eq!(body["request_id"].as_str(), res.header("x-request-id"), "as every JSON error");
 }
 
 #[actix_web::test]

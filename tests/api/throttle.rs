@@ -227,6 +227,7 @@ async fn a_json_only_client_gets_the_429_in_json() {
     assert_eq!(body["error"], "Too many attempts");
     assert!(body["message"].as_str().unwrap().ends_with("Try again in 15 minutes."), "{body}");
     assert_eq!(body["reset_url"], "/password-reset");
+    assert_eq!(body["request_id"].as_str(), res.header("x-request-id"), "as every JSON error");
 }
 
 #[actix_web::test]
