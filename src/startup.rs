@@ -63,6 +63,7 @@ pub fn app(
         .wrap(from_fn(remember::mark))
         .wrap(session::identity_middleware())
         .wrap(session)
+        .wrap(from_fn(session::forget_ended_session))
         .wrap(from_fn(rekey::middleware))
         .wrap(from_fn(remember::extend_cookie))
         .wrap(from_fn(security_headers::middleware))

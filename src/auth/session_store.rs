@@ -1,7 +1,7 @@
 //! actix-session's `SessionStore` on the `sessions` table, so that logging out, revoking a session
 //! or deactivating a user takes effect on the very next request, on every instance.
 
-use std::{collections::HashMap, time::Duration};
+use std::{cell::Cell, collections::HashMap, time::Duration};
 
 use crate::db::Db;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -15,6 +15,27 @@ use crate::{
     db::{self, sessions::LiveSession},
     tokens::{self, RandomError},
 };
+
+tokio::task_local! {
+    /// Set when the request's session cookie named a session that is over, so that the answer
+    /// removes the cookie (actix-session leaves it alone) and it is logged once, not on every request.
+    static SESSION_OVER: Cell<bool>;
+}
+
+/// Runs one request's future with a fresh "session over" mark; whatever runs the store must run
+/// inside it.
+pub async fn scope_request<F: std::future::Future>(future: F) -> F::Output {
+    SESSION_OVER.scope(Cell::new(false), future).await
+}
+
+/// Whether the current request's session cookie named a session that is over.
+pub fn cookie_named_an_ended_session() -> bool {
+    SESSION_OVER.try_with(Cell::get).unwrap_or(false)
+}
+
+fn mark_session_over() {
+    let _ = SESSION_OVER.try_with(|over| over.set(true));
+}
 
 /// How long sessions live; enforced here on the server, whatever the cookie says.
 #[derive(Clone, Copy, Debug)]
@@ -131,12 +152,14 @@ impl DbSessionStore {
             // The cookie is ours (it opened with the secret), but its session is over: logged out,
             // revoked, ended with every session of its user, or expired and purged.
             log::warn!("a session cookie named a session that is over; the request continues as anonymous");
+            mark_session_over();
             return Ok(None);
         };
         let now = self.clock.now();
         if self.policy.is_over(&row, now) {
             log::info!("session {} expired; treating the request as anonymous", row.id);
             db::sessions::delete_by_id(&self.db, row.id).await?;
+            mark_session_over();
             return Ok(None);
         }
         if (now - row.last_seen_at).to_std().unwrap_or_default() >= self.policy.touch_interval {

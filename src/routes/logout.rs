@@ -11,7 +11,7 @@ use crate::{
         AppError, MaybeUser, Route,
         audit::Audit,
         csrf,
-        error_pages::{json_refusal, wants_json},
+        error_body::{json_refusal, wants_json},
         flash, see_other, views,
     },
 };

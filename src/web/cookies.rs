@@ -41,6 +41,11 @@ pub fn session_like(settings: &Settings, full_name: &str, value: String) -> Cook
         .finish()
 }
 
+/// Whether the answer already sets the cookie `full_name` (a middleware must not set it twice).
+pub fn is_set_by<B>(res: &actix_web::dev::ServiceResponse<B>, full_name: &str) -> bool {
+    res.response().cookies().any(|cookie| cookie.name() == full_name)
+}
+
 /// Tells the browser to drop the cookie.
 pub fn removal(settings: &Settings, base: &str) -> Cookie<'static> {
     let mut cookie = build(settings, base, String::new(), None);

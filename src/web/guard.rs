@@ -9,7 +9,7 @@ use actix_web::{
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{AppError, Route, error_pages::wants_json, flash};
+use super::{AppError, Route, error_body::wants_json, flash};
 use crate::auth::CurrentUser;
 
 /// What a `next` value may leave unescaped: unreserved characters and `/`.

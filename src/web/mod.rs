@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod current_user;
 pub mod device;
 pub mod error;
+pub mod error_body;
 pub mod error_pages;
 pub mod flash;
 pub mod guard;

@@ -7,7 +7,7 @@ use actix_web::{
     body::MessageBody,
     cookie::{Cookie, CookieJar, Key},
     dev::{ServiceRequest, ServiceResponse},
-    http::header::{COOKIE, HeaderValue, SET_COOKIE},
+    http::header::{COOKIE, HeaderValue},
     middleware::Next,
 };
 
@@ -40,11 +40,7 @@ pub async fn middleware(
     replace_cookie(&mut req, name, resealed.value());
 
     let mut res = next.call(req).await?;
-    let already_set = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .any(|value| value.to_str().is_ok_and(|v| v.starts_with(&format!("{name}="))));
-    if !already_set {
+    if !cookies::is_set_by(&res, name) {
         let cookie = cookies::session_like(&state.settings, name, resealed.value().to_owned());
         res.response_mut().add_cookie(&cookie)?;
     }

@@ -12,7 +12,7 @@ use actix_web::{
 };
 
 use crate::{
-    auth::loader,
+    auth::{loader, session_store},
     telemetry::{self, REQUEST_ID},
 };
 
@@ -33,7 +33,11 @@ pub async fn middleware(
     // Routes whose path holds a secret are logged by their pattern, never their value.
     let path = loggable_path(req.path());
 
-    let result = telemetry::scope_request(id.clone(), loader::scope_request(next.call(req))).await;
+    let result = telemetry::scope_request(
+        id.clone(),
+        loader::scope_request(session_store::scope_request(next.call(req))),
+    )
+    .await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     REQUEST_ID.sync_scope(id.clone(), || match &result {
         Ok(res) => log::info!("{method} {path} {} {elapsed_ms:.1}ms", res.status().as_u16()),

@@ -131,11 +131,11 @@ fn throttled(
 ) -> Result<HttpResponse, AppError> {
     let seconds = crate::auth::throttle::retry_after_seconds(until, now);
     let minutes = seconds.div_ceil(60);
-    if super::error_pages::wants_json(req.headers()) {
+    if super::error_body::wants_json(req.headers()) {
         let plural = if minutes == 1 { "" } else { "s" };
         let message = format!("{what}. Try again in {minutes} minute{plural}.");
         let mut res =
-            super::error_pages::json_refusal(req, StatusCode::TOO_MANY_REQUESTS, message, offer_reset);
+            super::error_body::json_refusal(req, StatusCode::TOO_MANY_REQUESTS, message, offer_reset);
         res.headers_mut().insert(
             actix_web::http::header::RETRY_AFTER,
             actix_web::http::header::HeaderValue::from(seconds),

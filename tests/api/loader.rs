@@ -87,7 +87,15 @@ async fn a_revoked_session_is_logged_out_with_a_warning() {
     let revoked = laptop.submit("/account/sessions", "/account/sessions/revoke-others", &[]).await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
 
-    assert_logged_out_with_a_warning(&phone.get("/dashboard").await, SESSION_OVER);
+    let refused = phone.get("/dashboard").await;
+    assert_logged_out_with_a_warning(&refused, SESSION_OVER);
+    // The dead cookie is removed, so it is not looked up (and warned about) on every later request.
+    let removal = refused.set_cookie("gatehouse_session").expect("the dead cookie is removed");
+    assert!(removal.max_age().is_some_and(|age| age.is_zero()), "{removal:?}");
+    assert_eq!(phone.session_cookie(), None);
+    let later = phone.get("/dashboard").await;
+    assert_redirects_to(&later, "/login?next=/dashboard");
+    assert!(warnings_for(&later).is_empty(), "{:?}", warnings_for(&later));
     let still_in = laptop.get("/dashboard").await;
     assert_eq!(still_in.status, StatusCode::OK);
     assert!(warnings_for(&still_in).is_empty(), "{:?}", warnings_for(&still_in));

@@ -121,7 +121,10 @@ async fn a_session_idle_longer_than_the_timeout_is_anonymous_and_its_row_removed
 
     app.clock.advance(std::time::Duration::from_secs(31 * 60));
 
-    assert_redirects_to(&client.get("/dashboard").await, "/login?next=/dashboard");
+    let expired = client.get("/dashboard").await;
+    assert_redirects_to(&expired, "/login?next=/dashboard");
+    assert!(expired.set_cookie("gatehouse_session").is_some(), "the expired session's cookie is removed");
+    assert_eq!(client.session_cookie(), None);
     let id = app.user_id("alice").await;
     assert!(gatehouse::db::sessions::list_for_user(&app.db, id).await.unwrap().is_empty());
 }
