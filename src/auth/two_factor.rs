@@ -41,6 +41,10 @@ const SECRET_BYTES: usize = 20;
 const RECOVERY_CODE_BYTES: usize = 10;
 const SEALED_PREFIX: &str = "v1.";
 
+/// While turning TOTP on: no code has been used yet, and there are no recovery codes.
+pub const WRONG_ENROLMENT_CODE: &str =
+    "That code is not right. Type the 6-digit code your app shows now for this account.";
+
 /// Also the answer to a code used already (each works once, so one typed right after turning TOTP
 /// on, in the same 30 s, is refused): the message says so, lest it look like a broken app.
 pub const WRONG_CODE: &str = "That code is not right, or it was used already (each code works once). Type the next \
@@ -241,7 +245,7 @@ pub async fn confirm_enrolment(
     let now = clock.now();
     let code = normalise(code);
     let Some(step) = totp.check(&code, unix_seconds(now)) else {
-        return Err(wrong_code());
+        return Err(TwoFactorError::Invalid(FieldErrors::from([("code", WRONG_ENROLMENT_CODE.to_owned())])));
     };
     let (codes, hashes) = new_recovery_codes()?;
     let txn = db::begin_write(db).await?;

@@ -18,14 +18,13 @@ const LIFETIME: Duration = Duration::days(365);
 /// The request's device cookie, if it verifies (with the current key, or the previous one).
 pub fn from_request(req: &HttpRequest, state: &AppState) -> Option<Device> {
     let previous = state.previous_keys.as_ref().map(|keys| &keys.device);
-    let opened = cookies::open(
-        req,
-        &state.settings,
-        DEVICE_COOKIE,
-        &state.keys.device,
-        previous,
-        Protection::Private,
-    )?;
+    let open = |protection| {
+        cookies::open(req, &state.settings, DEVICE_COOKIE, &state.keys.device, previous, protection)
+    };
+    // Device cookies were only signed before 2026-12-07. Still honoured, as they are as unforgeable,
+    // so a user whose name is being locked keeps their usual browser's exemption: the next login
+    // replaces the cookie with an encrypted one. To be dropped once a year's cookies have expired.
+    let opened = open(Protection::Private).or_else(|| open(Protection::Signed))?;
     let mut parts = opened.value.splitn(3, '.');
     let (user_id, epoch, id) = (parts.next()?, parts.next()?, parts.next()?);
     Some(Device { user_id: user_id.parse().ok()?, epoch: epoch.parse().ok()?, id: id.to_owned() })

@@ -44,9 +44,10 @@ pub struct CookieKeys {
     pub session: Key,
     /// Signs the CSRF cookie of visitors who are not logged in.
     pub csrf: Key,
-    /// Signs the flash-message cookie.
+    /// Encrypts the flash-message cookie (a message may name an address).
     pub flash: Key,
-    /// Signs the device cookie that exempts a known browser from others' failed logins.
+    /// Encrypts the device cookie that exempts a known browser from others' failed logins; during the
+    /// change from signed device cookies, also verifies the older ones.
     pub device: Key,
     /// Encrypts the cookie that carries a reset link's token hash from the link to the form.
     pub reset: Key,

@@ -93,6 +93,30 @@ async fn an_unknown_name_is_answered_exactly_like_a_real_one() {
 }
 
 #[actix_web::test]
+async fn a_device_cookie_from_before_they_were_encrypted_still_counts_and_is_replaced() {
+    use gatehouse::web::{
+        cookies::{self, Protection},
+        state::CookieKeys,
+    };
+    let app = app_with_alice().await;
+    let id = app.user_id("alice").await;
+    // What a login set until 2026-12-07: the same value, only signed.
+    let keys = CookieKeys::derive(&app.settings.session_secret);
+    let value = format!("{id}.0.0123456789abcdef0123456789abcdef");
+    let old =
+        cookies::sealed(&app.settings, "gatehouse_device", value, None, &keys.device, Protection::Signed);
+    let laptop = app.client();
+    laptop.set_cookie("gatehouse_device", old.value());
+
+    fail(&app.client(), "alice", 10).await;
+    assert_locked(&app.client().log_in("alice", PASSWORD).await, 15 * 60);
+    assert_redirects_to(&laptop.log_in("alice", PASSWORD).await, "/dashboard");
+    let replaced = laptop.cookie("gatehouse_device").unwrap();
+    assert_ne!(replaced, old.value(), "the login replaces it");
+    assert!(!replaced.contains(&format!("{id}.0.")), "with an encrypted one");
+}
+
+#[actix_web::test]
 async fn the_owners_usual_browser_still_logs_in_while_others_are_locked_out() {
     let app = app_with_alice().await;
     let laptop = app.client();
