@@ -85,17 +85,52 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
 }
 
 /// JSON only for clients that accept JSON and not HTML (`Accept: application/json`). Media types
-/// are compared without their parameters and without regard to case (RFC 9110 §8.3.1).
+/// are compared without regard to case (RFC 9110 §8.3.1), and a type counts as accepted when the
+/// most specific range that names it has a quality above zero (§12.5.1): so `text/html;q=0`
+/// refuses HTML, and `*/*` accepts it unless `text/html` or `text/*` says otherwise.
 pub fn wants_json(headers: &actix_web::http::header::HeaderMap) -> bool {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let accepts = |kind: &str| {
-        accept
-            .split(',')
-            .any(|part| part.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case(kind))
-    };
-    accepts("application/json") && !accepts("text/html") && !accepts("*/*")
+    accepts(accept, "application", "json") && !accepts(accept, "text", "html")
+}
+
+/// Whether an `Accept` value accepts `kind/subtype`. An element whose quality cannot be read is
+/// left out, as if it were not there.
+fn accepts(accept: &str, kind: &str, subtype: &str) -> bool {
+    // (how specific the matching range is, its quality): `*/*` is 0, `text/*` is 1, `text/html` is 2.
+    let mut best: Option<(u8, f32)> = None;
+    for element in accept.split(',') {
+        let mut parts = element.split(';');
+        let range = parts.next().unwrap_or_default().trim();
+        let Some((range_kind, range_subtype)) = range.split_once('/') else { continue };
+        let (range_kind, range_subtype) = (range_kind.trim(), range_subtype.trim());
+        let specificity = if range_kind == "*" && range_subtype == "*" {
+            0
+        } else if range_kind.eq_ignore_ascii_case(kind) && range_subtype == "*" {
+            1
+        } else if range_kind.eq_ignore_ascii_case(kind) && range_subtype.eq_ignore_ascii_case(subtype) {
+            2
+        } else {
+            continue;
+        };
+        let quality = parts
+            .filter_map(|param| param.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, value)| {
+                value.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q))
+            });
+        let Some(quality) = quality else { continue };
+        best = match best {
+            Some((seen, seen_quality))
+                if seen > specificity || (seen == specificity && seen_quality >= quality) =>
+            {
+                best
+            }
+            _ => Some((specificity, quality)),
+        };
+    }
+    best.is_some_and(|(_, quality)| quality > 0.0)
 }
 
 /// A refusal that a handler answers itself with a page of its own (429, the 405 of `GET /logout`),
@@ -111,4 +146,30 @@ pub fn json_refusal(
     page.offer_reset = offer_reset;
     let (content_type, body) = page.json();
     HttpResponse::build(status).content_type(content_type).body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts;
+
+    #[test]
+    fn the_most_specific_range_decides() {
+        assert!(accepts("application/json", "application", "json"));
+        assert!(!accepts("application/json", "text", "html"));
+        assert!(!accepts("application/json, text/html;q=0", "text", "html"));
+        assert!(!accepts("application/json, */*;q=0.5, text/*;q=0", "text", "html"));
+        assert!(accepts("application/json, text/*;q=0, text/html;q=0.1", "text", "html"));
+        assert!(accepts("*/*", "text", "html"));
+        assert!(!accepts("*/*;q=0", "text", "html"));
+        assert!(accepts("TEXT/HTML;Q=0.3", "text", "html"));
+    }
+
+    #[test]
+    fn an_unreadable_quality_leaves_its_element_out() {
+        assert!(!accepts("text/html;q=abc", "text", "html"));
+        assert!(!accepts("text/html;q=2", "text", "html"));
+        assert!(accepts("text/html;q=abc, */*", "text", "html"));
+        assert!(!accepts("application/jsonl", "application", "json"));
+        assert!(!accepts("json", "application", "json"));
+    }
 }

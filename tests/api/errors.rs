@@ -56,6 +56,28 @@ async fn accept_is_read_without_regard_to_case_or_parameters() {
 }
 
 #[actix_web::test]
+async fn a_quality_of_zero_refuses_a_media_type() {
+    let app = TestApp::spawn().await;
+    for accept in
+        ["application/json, text/html;q=0", "application/json, */*;q=0", "application/json, text/*;q=0"]
+    {
+        let res = app.client().get_with("/nope", &[("Accept", accept)]).await;
+        assert_eq!(res.header("content-type"), Some("application/json"), "Accept: {accept}");
+    }
+    // Refusing JSON itself, or a more specific range accepting HTML again, keeps the page.
+    for accept in ["application/json;q=0", "application/json, */*;q=0, text/*;q=0.2"] {
+        let res = app.client().get_with("/nope", &[("Accept", accept)]).await;
+        assert!(res.header("content-type").unwrap().starts_with("text/html"), "Accept: {accept}");
+    }
+    // The most specific range decides, whatever the order.
+    let res = app.client().get_with("/nope", &[("Accept", "text/html;q=0, */*, application/json")]).await;
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    // The same reading for the logged-in guard: 401 JSON, not the login redirect.
+    let res = app.client().get_with("/dashboard", &[("Accept", "application/json, text/html;q=0")]).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
 async fn get_logout_is_a_json_405_for_a_json_only_client() {
     let app = TestApp::spawn().await;
     let res = app.client().get_with("/logout", &[("Accept", "application/json")]).await;
