@@ -14,15 +14,36 @@ use crate::{db, tokens};
 
 /// The part of a client's address that one budget covers: an IPv4 address, or an IPv6 address's
 /// /64 network, which one subscriber or host usually holds whole: keyed by the full address, a
-/// single IPv6 client would have 2^64 budgets.
+/// single IPv6 client would have 2^64 budgets. An IPv6 address that carries an IPv4 client's
+/// address counts as that IPv4 address: behind a NAT64 gateway every IPv4 client would otherwise
+/// share one /64, and so one budget.
 fn network_of(ip: &str) -> String {
     match ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
-        Ok(std::net::IpAddr::V6(v6)) => {
-            let [a, b, c, d, ..] = v6.segments();
-            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
-        }
+        Ok(std::net::IpAddr::V6(v6)) => match embedded_ipv4(v6) {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
         Ok(v4) => v4.to_string(),
         Err(_) => ip.to_owned(),
+    }
+}
+
+/// The IPv4 client inside an IPv6 address, for the forms that carry one whole: IPv4-compatible
+/// (`::a.b.c.d`, but not `::` or `::1`), NAT64's well-known prefix (`64:ff9b::a.b.c.d`, RFC 6052),
+/// 6to4 (`2002:AABB:CCDD::/48`, RFC 3056) and Teredo (`2001:0::/32`, the client's address inverted
+/// in the last 32 bits, RFC 4380). (IPv4-mapped `::ffff:a.b.c.d` is made IPv4 by `to_canonical`.)
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let low = |hi: u16, lo: u16| std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        [0, 0, 0, 0, 0, 0, hi, lo] if (hi, lo) != (0, 0) && (hi, lo) != (0, 1) => Some(low(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(low(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(low(hi, lo)),
+        [0x2001, 0, _, _, _, _, hi, lo] => Some(low(!hi, !lo)),
+        _ => None,
     }
 }
 
@@ -291,6 +312,14 @@ mod tests {
         assert_eq!(key("198.51.100.7"), "login-ip:198.51.100.7");
         assert_ne!(key("198.51.100.7"), key("198.51.100.8"));
         assert_eq!(key("::ffff:198.51.100.7"), key("198.51.100.7"), "a mapped address is its IPv4");
+        // IPv6 forms that carry an IPv4 client count as that client, not as one shared /64.
+        assert_eq!(key("64:ff9b::198.51.100.7"), key("198.51.100.7"), "NAT64");
+        assert_ne!(key("64:ff9b::198.51.100.7"), key("64:ff9b::198.51.100.8"));
+        assert_eq!(key("::198.51.100.7"), key("198.51.100.7"), "IPv4-compatible");
+        assert_eq!(key("2002:c633:6407:1::1"), key("198.51.100.7"), "6to4");
+        assert_eq!(key("2001:0:4136:e378:8000:63bf:39cc:9bf8"), key("198.51.100.7"), "Teredo");
+        assert_eq!(key("::1"), "login-ip:0:0:0:0::/64", "loopback is not an IPv4 client");
+        assert_eq!(key("64:ff9b:1::1"), "login-ip:64:ff9b:1:0::/64", "a local-use NAT64 prefix stays a /64");
         for make in [Key::reset_ip, Key::confirm_ip, Key::register_ip] {
             assert_eq!(make("2001:db8:1:2::1"), make("2001:db8:1:2::2"));
         }
