@@ -23,14 +23,14 @@ use crate::{
     db::Db,
     routes,
     web::{
-        AppError, AppState, csrf, current_user, error_pages, flash, rekey, remember, request_log,
-        request_shape, security_headers, session,
+        AppError, AppState, csrf, current_user, error_pages, flash, remember, request_log, request_shape,
+        security_headers, session, session_cookie,
     },
 };
 
 /// Builds the whole application. Middleware order, outermost first: request id and access log, error
-/// pages, security headers, remember-me cookie lifetime, re-sealing of cookies from a previous
-/// secret, session, identity, flash, user loader, CSRF,
+/// pages, security headers, remember-me cookie lifetime, the session cookie's own layer (re-sealing
+/// one from a previous secret, removing one whose session is over), session, identity, flash, user loader, CSRF,
 /// request shape (NUL refused, HEAD as GET), then the routes.
 pub fn app(
     state: AppState,
@@ -63,8 +63,7 @@ pub fn app(
         .wrap(from_fn(remember::mark))
         .wrap(session::identity_middleware())
         .wrap(session)
-        .wrap(from_fn(session::forget_ended_session))
-        .wrap(from_fn(rekey::middleware))
+        .wrap(from_fn(session_cookie::middleware))
         .wrap(from_fn(remember::extend_cookie))
         .wrap(from_fn(security_headers::middleware))
         .wrap(from_fn(error_pages::middleware))

@@ -12,13 +12,13 @@ pub mod error_body;
 pub mod error_pages;
 pub mod flash;
 pub mod guard;
-pub mod rekey;
 pub mod remember;
 pub mod request_log;
 pub mod request_shape;
 pub mod route;
 pub mod security_headers;
 pub mod session;
+pub mod session_cookie;
 pub mod state;
 pub mod views;
 

@@ -6,20 +6,14 @@ use actix_session::{
     SessionExt as _, SessionMiddleware,
     config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy},
 };
-use actix_web::{
-    HttpMessage as _, HttpRequest,
-    body::MessageBody,
-    cookie::SameSite,
-    dev::{ServiceRequest, ServiceResponse},
-    middleware::Next,
-};
+use actix_web::{HttpMessage as _, HttpRequest, cookie::SameSite};
 
-use super::{AppError, AppState, client, cookies};
+use super::{AppError, AppState, client};
 use crate::{
     auth::{
         csrf,
         session::{self as keys, record_device},
-        session_store::{self, DbSessionStore},
+        session_store::DbSessionStore,
     },
     config::Settings,
     db::users::User,
@@ -53,26 +47,6 @@ pub fn session_middleware(state: &AppState) -> SessionMiddleware<DbSessionStore>
                 .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
         )
         .build()
-}
-
-/// Just outside the session middleware: a cookie whose session is over (logged out elsewhere,
-/// revoked, expired) is removed by the answer, unless the answer sets a new one (a login). Left in
-/// place, it would be looked up, and warned about, on every request the browser makes.
-pub async fn forget_ended_session(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(state) = AppState::of_service(&req) else {
-        return next.call(req).await;
-    };
-    let name = session_cookie_name(&state.settings);
-    let mut res = next.call(req).await?;
-    if session_store::cookie_named_an_ended_session() && !cookies::is_set_by(&res, name) {
-        let mut removal = cookies::session_like(&state.settings, name, String::new());
-        removal.make_removal();
-        res.response_mut().add_cookie(&removal)?;
-    }
-    Ok(res)
 }
 
 /// actix-identity with our key for the user id; logout destroys the whole session.

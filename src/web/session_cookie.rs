@@ -1,7 +1,14 @@
-//! Rotating `SESSION_SECRET` without logging everybody out: while `SESSION_SECRET_PREVIOUS` is set,
-//! a session cookie sealed with the previous secret's key is opened with it, handed to actix-session
-//! re-sealed with the current key, and sent back to the browser re-sealed. (The app's own small
-//! cookies read the previous key themselves: `web::cookies::open`.)
+//! The session cookie on its way in and out, around actix-session:
+//! - rotating `SESSION_SECRET` without logging everybody out: while `SESSION_SECRET_PREVIOUS` is
+//!   set, a session cookie sealed with the previous secret's key is opened with it, handed to
+//!   actix-session re-sealed with the current key, and sent back to the browser re-sealed. (The
+//!   app's own small cookies read the previous key themselves: `web::cookies::open`.)
+//! - a cookie whose session is over (logged out elsewhere, revoked, expired) is removed by the
+//!   answer. Left in place, it would be looked up, and warned about, on every request the browser
+//!   makes.
+//!
+//! Both are one layer, since both only add the session cookie's Set-Cookie when the answer sets
+//! none of its own (a login sets a new one).
 
 use actix_web::{
     body::MessageBody,
@@ -12,6 +19,7 @@ use actix_web::{
 };
 
 use super::{AppState, cookies, session::session_cookie_name};
+use crate::auth::session_store;
 
 /// Between the session middleware (inside) and the remember-me cookie lifetime (outside), which
 /// gives a re-sealed remembered cookie its 30 days again.
@@ -22,29 +30,40 @@ pub async fn middleware(
     let Some(state) = AppState::of_service(&req) else {
         return next.call(req).await;
     };
-    let Some(previous) = state.previous_keys.as_ref().map(|keys| keys.session.clone()) else {
-        return next.call(req).await;
-    };
     let name = session_cookie_name(&state.settings);
-    // The header is read by hand: `req.cookie()` would cache the old value for actix-session.
-    let Some(sealed) = raw_cookie(&req, name) else {
-        return next.call(req).await;
-    };
-    if open(name, &sealed, &state.keys.session).is_some() {
-        return next.call(req).await;
-    }
-    let Some(session_key) = open(name, &sealed, &previous) else {
-        return next.call(req).await;
-    };
-    let resealed = seal(name, session_key, &state.keys.session);
-    replace_cookie(&mut req, name, resealed.value());
+    let resealed = reseal_with_current_key(&mut req, &state, name);
 
     let mut res = next.call(req).await?;
-    if !cookies::is_set_by(&res, name) {
-        let cookie = cookies::session_like(&state.settings, name, resealed.value().to_owned());
-        res.response_mut().add_cookie(&cookie)?;
+    if cookies::is_set_by(&res, name) {
+        return Ok(res);
     }
+    // Read after the call: the store notes it while actix-session loads the session.
+    let cookie = if session_store::cookie_named_an_ended_session() {
+        let mut removal = cookies::session_like(&state.settings, name, String::new());
+        removal.make_removal();
+        removal
+    } else if let Some(resealed) = resealed {
+        cookies::session_like(&state.settings, name, resealed)
+    } else {
+        return Ok(res);
+    };
+    res.response_mut().add_cookie(&cookie)?;
     Ok(res)
+}
+
+/// A session cookie that only the previous key opens is replaced in the request by the same
+/// session key sealed with the current one, which is returned for the answer to send back.
+fn reseal_with_current_key(req: &mut ServiceRequest, state: &AppState, name: &str) -> Option<String> {
+    let previous = state.previous_keys.as_ref()?;
+    // The header is read by hand: `req.cookie()` would cache the old value for actix-session.
+    let sealed = raw_cookie(req, name)?;
+    if open(name, &sealed, &state.keys.session).is_some() {
+        return None;
+    }
+    let session_key = open(name, &sealed, &previous.session)?;
+    let resealed = seal(name, session_key, &state.keys.session);
+    replace_cookie(req, name, resealed.value());
+    Some(resealed.value().to_owned())
 }
 
 /// The request's cookies, parsed as actix-web parses them (percent-decoded).
