@@ -45,6 +45,28 @@ async fn a_session_made_with_the_previous_secret_still_opens_and_is_resealed() {
 }
 
 #[actix_web::test]
+async fn an_old_cookie_whose_session_is_over_is_removed_not_resealed() {
+    let old_site = site_with(OLD).await;
+    let alice = old_site.logged_in_client("alice").await;
+    // Ended behind the cookie's back, as a revocation from another device or a purge would.
+    use sea_orm::ConnectionTrait as _;
+    old_site.db.execute_unprepared("DELETE FROM sessions").await.unwrap();
+
+    let rotating = old_site
+        .another_instance_with(|vars| {
+            vars.insert("SESSION_SECRET", NEW.to_owned());
+            vars.insert("SESSION_SECRET_PREVIOUS", OLD.to_owned());
+        })
+        .await;
+    let on_rotating = alice.on(&rotating);
+    let refused = on_rotating.get("/dashboard").await;
+    assert_redirects_to(&refused, "/login?next=/dashboard");
+    let removal = refused.set_cookie("gatehouse_session").expect("the dead cookie is removed");
+    assert!(removal.max_age().is_some_and(|age| age.is_zero()), "{removal:?}");
+    assert_eq!(on_rotating.session_cookie(), None, "removed, not re-made with the new secret");
+}
+
+#[actix_web::test]
 async fn a_device_cookie_and_a_visitor_token_from_the_previous_secret_still_count() {
     let old_site = site_with(OLD).await;
     old_site.logged_in_client("alice").await.log_out().await;
