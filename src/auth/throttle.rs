@@ -15,8 +15,8 @@ use crate::{db, tokens};
 /// The part of a client's address that one budget covers: an IPv4 address, or an IPv6 address's
 /// /64 network, which one subscriber or host usually holds whole: keyed by the full address, a
 /// single IPv6 client would have 2^64 budgets. An IPv6 address that carries an IPv4 client's
-/// address counts as that IPv4 address: behind a NAT64 gateway every IPv4 client would otherwise
-/// share one /64, and so one budget.
+/// address counts as that IPv4 address: where a translator (SIIT, RFC 7915) brings IPv4 clients to
+/// an IPv6-only site, every one of them would otherwise share one /64, and so one budget.
 fn network_of(ip: &str) -> String {
     match ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
         Ok(std::net::IpAddr::V6(v6)) => match embedded_ipv4(v6) {
