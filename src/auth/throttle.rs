@@ -14,12 +14,12 @@ use crate::{db, tokens};
 
 /// The part of a client's address that one budget covers: an IPv4 address, or an IPv6 address's
 /// /64 network, which one subscriber or host usually holds whole: keyed by the full address, a
-/// single IPv6 client would have 2^64 budgets. An IPv6 address that carries an IPv4 client's
-/// address counts as that IPv4 address: where a translator (SIIT, RFC 7915) brings IPv4 clients to
-/// an IPv6-only site, every one of them would otherwise share one /64, and so one budget.
+/// single IPv6 client would have 2^64 budgets. An IPv4 client that a translator brings to an
+/// IPv6-only site under NAT64's well-known prefix counts as its IPv4 address: otherwise all of them
+/// would share one /64, and so one budget.
 fn network_of(ip: &str) -> String {
     match ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
-        Ok(std::net::IpAddr::V6(v6)) => match embedded_ipv4(v6) {
+        Ok(std::net::IpAddr::V6(v6)) => match translated_ipv4(v6) {
             Some(v4) => v4.to_string(),
             None => {
                 let [a, b, c, d, ..] = v6.segments();
@@ -31,20 +31,23 @@ fn network_of(ip: &str) -> String {
     }
 }
 
-/// The IPv4 client inside an IPv6 address, for the forms that carry one whole: IPv4-compatible
-/// (`::a.b.c.d`, but not `::` or `::1`), NAT64's well-known prefix (`64:ff9b::a.b.c.d`, RFC 6052),
-/// 6to4 (`2002:AABB:CCDD::/48`, RFC 3056) and Teredo (`2001:0::/32`, the client's address inverted
-/// in the last 32 bits, RFC 4380). (IPv4-mapped `::ffff:a.b.c.d` is made IPv4 by `to_canonical`.)
-fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
-    let s = v6.segments();
-    let low = |hi: u16, lo: u16| std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
-    match s {
-        [0, 0, 0, 0, 0, 0, hi, lo] if (hi, lo) != (0, 0) && (hi, lo) != (0, 1) => Some(low(hi, lo)),
-        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(low(hi, lo)),
-        [0x2002, hi, lo, ..] => Some(low(hi, lo)),
-        [0x2001, 0, _, _, _, _, hi, lo] => Some(low(!hi, !lo)),
-        _ => None,
-    }
+/// The IPv4 client inside an address from a stateless translator (SIIT, RFC 7915): NAT64's
+/// well-known prefix `64:ff9b::/96` (RFC 6052) or the IPv4-translated form `::ffff:0:a.b.c.d`.
+/// Only for an IPv4 address that could be a client on the internet: RFC 6052 §3.1 rules out the
+/// others under that prefix, and keyed as themselves they would share a budget with the site's own
+/// network (a proxy's `10.0.0.2`). Forms whose route a third party can announce (6to4, Teredo) are
+/// left as /64s for the same reason. (IPv4-mapped `::ffff:a.b.c.d` is IPv4 through `to_canonical`.)
+fn translated_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let v4 = match v6.segments() {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] | [0, 0, 0, 0, 0xffff, 0, hi, lo] => {
+            std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))
+        }
+        _ => return None,
+    };
+    let [a, b, ..] = v4.octets();
+    let shared = a == 100 && (64..128).contains(&b); // 100.64.0.0/10, carrier-grade NAT (RFC 6598)
+    let local = v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified();
+    (!local && !shared && !v4.is_broadcast() && !v4.is_multicast() && a != 0).then_some(v4)
 }
 
 /// What one key is throttled as.
@@ -312,14 +315,18 @@ mod tests {
         assert_eq!(key("198.51.100.7"), "login-ip:198.51.100.7");
         assert_ne!(key("198.51.100.7"), key("198.51.100.8"));
         assert_eq!(key("::ffff:198.51.100.7"), key("198.51.100.7"), "a mapped address is its IPv4");
-        // IPv6 forms that carry an IPv4 client count as that client, not as one shared /64.
-        assert_eq!(key("64:ff9b::198.51.100.7"), key("198.51.100.7"), "NAT64");
+        // An IPv4 client brought by a translator counts as that client, not as one shared /64.
+        assert_eq!(key("64:ff9b::198.51.100.7"), key("198.51.100.7"), "NAT64's well-known prefix");
         assert_ne!(key("64:ff9b::198.51.100.7"), key("64:ff9b::198.51.100.8"));
-        assert_eq!(key("::198.51.100.7"), key("198.51.100.7"), "IPv4-compatible");
-        assert_eq!(key("2002:c633:6407:1::1"), key("198.51.100.7"), "6to4");
-        assert_eq!(key("2001:0:4136:e378:8000:63bf:39cc:9bf8"), key("198.51.100.7"), "Teredo");
-        assert_eq!(key("::1"), "login-ip:0:0:0:0::/64", "loopback is not an IPv4 client");
-        assert_eq!(key("64:ff9b:1::1"), "login-ip:64:ff9b:1:0::/64", "a local-use NAT64 prefix stays a /64");
+        assert_eq!(key("::ffff:0:198.51.100.7"), key("198.51.100.7"), "IPv4-translated");
+        // Not where the address is the site's own network's, or a route anybody may announce.
+        assert_eq!(key("64:ff9b::10.0.0.2"), "login-ip:64:ff9b:0:0::/64", "not a proxy's address");
+        assert_eq!(key("64:ff9b::100.64.0.1"), "login-ip:64:ff9b:0:0::/64");
+        assert_eq!(key("64:ff9b::127.0.0.1"), "login-ip:64:ff9b:0:0::/64");
+        assert_eq!(key("2002:c633:6407:1::1"), "login-ip:2002:c633:6407:1::/64", "6to4 stays a /64");
+        assert_eq!(key("2001:0:4136:e378:8000:63bf:39cc:9bf8"), "login-ip:2001:0:4136:e378::/64", "Teredo");
+        assert_eq!(key("::198.51.100.7"), "login-ip:0:0:0:0::/64", "IPv4-compatible is long deprecated");
+        assert_eq!(key("64:ff9b:1::1"), "login-ip:64:ff9b:1:0::/64", "a local-use prefix stays a /64");
         for make in [Key::reset_ip, Key::confirm_ip, Key::register_ip] {
             assert_eq!(make("2001:db8:1:2::1"), make("2001:db8:1:2::2"));
         }
