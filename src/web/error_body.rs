@@ -87,19 +87,22 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
 /// JSON only for clients that accept JSON and not HTML (`Accept: application/json`). Media types
 /// are compared without regard to case (RFC 9110 §8.3.1), and a type counts as accepted when the
 /// most specific range that names it has a quality above zero (§12.5.1): so `text/html;q=0`
-/// refuses HTML, and `*/*` accepts it unless `text/html` or `text/*` says otherwise.
+/// refuses HTML, and `*/*` accepts it unless `text/html` or `text/*` says otherwise. Every
+/// `Accept` line counts, as one list.
 pub fn wants_json(headers: &actix_web::http::header::HeaderMap) -> bool {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+    let lines: Vec<&str> = headers.get_all(header::ACCEPT).filter_map(|v| v.to_str().ok()).collect();
+    if lines.is_empty() {
         return false;
-    };
-    accepts(accept, "application", "json") && !accepts(accept, "text", "html")
+    }
+    let accept = lines.join(",");
+    accepts(&accept, "application", "json") && !accepts(&accept, "text", "html")
 }
 
-/// Whether an `Accept` value accepts `kind/subtype`. An element whose quality cannot be read is
-/// left out, as if it were not there.
+/// Whether an `Accept` value accepts `kind/subtype`.
 fn accepts(accept: &str, kind: &str, subtype: &str) -> bool {
-    // (how specific the matching range is, its quality): `*/*` is 0, `text/*` is 1, `text/html` is 2.
-    let mut best: Option<(u8, f32)> = None;
+    // (how specific the matching range is, its quality in thousandths): `*/*` is 0, `text/*` is 1,
+    // `text/html` is 2.
+    let mut best: Option<(u8, u16)> = None;
     for element in accept.split(',') {
         let mut parts = element.split(';');
         let range = parts.next().unwrap_or_default().trim();
@@ -114,13 +117,13 @@ fn accepts(accept: &str, kind: &str, subtype: &str) -> bool {
         } else {
             continue;
         };
+        // A quality that is not a qvalue is read as if it were absent: 1, as the element would be
+        // without it.
         let quality = parts
             .filter_map(|param| param.split_once('='))
             .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-            .map_or(Some(1.0), |(_, value)| {
-                value.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q))
-            });
-        let Some(quality) = quality else { continue };
+            .and_then(|(_, value)| qvalue(value.trim()))
+            .unwrap_or(1000);
         best = match best {
             Some((seen, seen_quality))
                 if seen > specificity || (seen == specificity && seen_quality >= quality) =>
@@ -130,7 +133,22 @@ fn accepts(accept: &str, kind: &str, subtype: &str) -> bool {
             _ => Some((specificity, quality)),
         };
     }
-    best.is_some_and(|(_, quality)| quality > 0.0)
+    best.is_some_and(|(_, quality)| quality > 0)
+}
+
+/// A qvalue in thousandths, by RFC 9110's grammar: `0` or `1`, then at most three decimals, none
+/// above `1.000`.
+fn qvalue(text: &str) -> Option<u16> {
+    let (whole, decimals) = text.split_once('.').unwrap_or((text, ""));
+    if decimals.len() > 3 || !decimals.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{decimals:0<3}").parse::<u16>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 /// A refusal that a handler answers itself with a page of its own (429, the 405 of `GET /logout`),
@@ -165,10 +183,17 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_quality_leaves_its_element_out() {
-        assert!(!accepts("text/html;q=abc", "text", "html"));
-        assert!(!accepts("text/html;q=2", "text", "html"));
-        assert!(accepts("text/html;q=abc, */*", "text", "html"));
+    fn a_quality_that_is_not_a_qvalue_counts_as_absent() {
+        for q in ["abc", "2", "-0", "+0", "1e-3", "NaN", "inf", "0.0001", "1.5", "", "0.-1"] {
+            assert!(accepts(&format!("text/html;q={q}"), "text", "html"), "q={q}");
+        }
+        for q in ["0", "0.", "0.0", "0.000", " 0", "0 "] {
+            assert!(!accepts(&format!("text/html;q={q}"), "text", "html"), "q={q}");
+        }
+        assert_eq!(super::qvalue("0.5"), Some(500));
+        assert_eq!(super::qvalue("1."), Some(1000));
+        assert_eq!(super::qvalue("1.000"), Some(1000));
+        assert_eq!(super::qvalue("0.001"), Some(1));
         assert!(!accepts("application/jsonl", "application", "json"));
         assert!(!accepts("json", "application", "json"));
     }

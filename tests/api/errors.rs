@@ -72,6 +72,9 @@ async fn a_quality_of_zero_refuses_a_media_type() {
     // The most specific range decides, whatever the order.
     let res = app.client().get_with("/nope", &[("Accept", "text/html;q=0, */*, application/json")]).await;
     assert_eq!(res.header("content-type"), Some("application/json"));
+    // Every Accept line counts, as one list: the second one's HTML is acceptable.
+    let two_lines = app.client().with_header("Accept", "application/json").with_header("Accept", "text/html");
+    assert!(two_lines.get("/nope").await.header("content-type").unwrap().starts_with("text/html"));
     // The same reading for the logged-in guard: 401 JSON, not the login redirect.
     let res = app.client().get_with("/dashboard", &[("Accept", "application/json, text/html;q=0")]).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
