@@ -15,18 +15,23 @@ async fn site_with(secret: &'static str) -> TestApp {
     .await
 }
 
+/// Another instance of the same site, rotating: the new secret, and the old one as the previous.
+async fn rotating_from(old_site: &TestApp) -> TestApp {
+    old_site
+        .another_instance_with(|vars| {
+            vars.insert("SESSION_SECRET", NEW.to_owned());
+            vars.insert("SESSION_SECRET_PREVIOUS", OLD.to_owned());
+        })
+        .await
+}
+
 #[actix_web::test]
 async fn a_session_made_with_the_previous_secret_still_opens_and_is_resealed() {
     let old_site = site_with(OLD).await;
     let alice = old_site.logged_in_client("alice").await;
     let old_cookie = alice.session_cookie().unwrap();
 
-    let rotating = old_site
-        .another_instance_with(|vars| {
-            vars.insert("SESSION_SECRET", NEW.to_owned());
-            vars.insert("SESSION_SECRET_PREVIOUS", OLD.to_owned());
-        })
-        .await;
+    let rotating = rotating_from(&old_site).await;
     let on_rotating = alice.on(&rotating);
     let page = on_rotating.get("/dashboard").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -52,12 +57,7 @@ async fn an_old_cookie_whose_session_is_over_is_removed_not_resealed() {
     use sea_orm::ConnectionTrait as _;
     old_site.db.execute_unprepared("DELETE FROM sessions").await.unwrap();
 
-    let rotating = old_site
-        .another_instance_with(|vars| {
-            vars.insert("SESSION_SECRET", NEW.to_owned());
-            vars.insert("SESSION_SECRET_PREVIOUS", OLD.to_owned());
-        })
-        .await;
+    let rotating = rotating_from(&old_site).await;
     let on_rotating = alice.on(&rotating);
     let refused = on_rotating.get("/dashboard").await;
     assert_redirects_to(&refused, "/login?next=/dashboard");
@@ -76,12 +76,7 @@ async fn a_device_cookie_and_a_visitor_token_from_the_previous_secret_still_coun
     let token_page = laptop.get("/login").await;
     assert!(token_page.csrf_token().is_some());
 
-    let rotating = old_site
-        .another_instance_with(|vars| {
-            vars.insert("SESSION_SECRET", NEW.to_owned());
-            vars.insert("SESSION_SECRET_PREVIOUS", OLD.to_owned());
-        })
-        .await;
+    let rotating = rotating_from(&old_site).await;
     for _ in 0..10 {
         rotating.client().log_in("alice", "not the password at all").await;
     }
