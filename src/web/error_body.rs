@@ -90,20 +90,18 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
 /// refuses HTML, and `*/*` accepts it unless `text/html` or `text/*` says otherwise. Every
 /// `Accept` line counts, as one list.
 pub fn wants_json(headers: &actix_web::http::header::HeaderMap) -> bool {
-    let lines: Vec<&str> = headers.get_all(header::ACCEPT).filter_map(|v| v.to_str().ok()).collect();
-    if lines.is_empty() {
-        return false;
-    }
-    let accept = lines.join(",");
-    accepts(&accept, "application", "json") && !accepts(&accept, "text", "html")
+    // Read in place, not joined into one string: this runs on every request.
+    let elements =
+        || headers.get_all(header::ACCEPT).filter_map(|v| v.to_str().ok()).flat_map(|line| line.split(','));
+    accepts(elements(), "application", "json") && !accepts(elements(), "text", "html")
 }
 
-/// Whether an `Accept` value accepts `kind/subtype`.
-fn accepts(accept: &str, kind: &str, subtype: &str) -> bool {
+/// Whether the elements of an `Accept` list accept `kind/subtype`.
+fn accepts<'a>(elements: impl Iterator<Item = &'a str>, kind: &str, subtype: &str) -> bool {
     // (how specific the matching range is, its quality in thousandths): `*/*` is 0, `text/*` is 1,
     // `text/html` is 2.
     let mut best: Option<(u8, u16)> = None;
-    for element in accept.split(',') {
+    for element in elements {
         let mut parts = element.split(';');
         let range = parts.next().unwrap_or_default().trim();
         let Some((range_kind, range_subtype)) = range.split_once('/') else { continue };
@@ -140,10 +138,16 @@ fn accepts(accept: &str, kind: &str, subtype: &str) -> bool {
 /// above `1.000`.
 fn qvalue(text: &str) -> Option<u16> {
     let (whole, decimals) = text.split_once('.').unwrap_or((text, ""));
-    if decimals.len() > 3 || !decimals.bytes().all(|b| b.is_ascii_digit()) {
+    if decimals.len() > 3 {
         return None;
     }
-    let thousandths = format!("{decimals:0<3}").parse::<u16>().ok()?;
+    let mut thousandths = 0;
+    for (digit, weight) in decimals.bytes().zip([100, 10, 1]) {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        thousandths += u16::from(digit - b'0') * weight;
+    }
     match whole {
         "0" => Some(thousandths),
         "1" if thousandths == 0 => Some(1000),
@@ -168,7 +172,9 @@ pub fn json_refusal(
 
 #[cfg(test)]
 mod tests {
-    use super::accepts;
+    fn accepts(accept: &str, kind: &str, subtype: &str) -> bool {
+        super::accepts(accept.split(','), kind, subtype)
+    }
 
     #[test]
     fn the_most_specific_range_decides() {
