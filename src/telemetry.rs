@@ -1,4 +1,5 @@
-//! Logging: env_logger, with the id of the request being served on every line logged while serving it.
+//! Logging: env_logger, with the id of the request being served on every line logged while serving it,
+//! and actix-http's lines about clients' malformed requests at INFO rather than ERROR.
 
 use std::io::Write as _;
 
@@ -28,7 +29,8 @@ pub fn database_was_unavailable() -> bool {
     DATABASE_UNAVAILABLE.try_with(Cell::get).unwrap_or(false)
 }
 
-/// Installs env_logger (`RUST_LOG`, default `info`). SQL is logged at DEBUG by the pool itself.
+/// Installs env_logger (`RUST_LOG`, default `info`) behind `ClientFaultsAtInfo`. SQL is logged at
+/// DEBUG by the pool itself.
 pub fn init_logging() {
     let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     builder.format(|buf, record| {
@@ -45,8 +47,54 @@ pub fn init_logging() {
             None => writeln!(buf, "{timestamp} {:<5} {} {}", record.level(), record.target(), record.args()),
         }
     });
+    let logger = builder.build();
+    let max_level = logger.filter();
     // A second init (tests) is harmless.
-    let _ = builder.try_init();
+    if log::set_boxed_logger(Box::new(ClientFaultsAtInfo(logger))).is_ok() {
+        log::set_max_level(max_level);
+    }
+}
+
+/// The target of actix-http's connection handler, which logs every connection it drops at ERROR.
+const DISPATCHER: &str = "actix_http::h1::dispatcher";
+
+/// Logs actix-http's "stream error" lines at INFO, as the app logs its own 4xx answers. They name a
+/// malformed request, an oversized head or a client that hung up: the client's doing, answered
+/// before the app sees the request. At ERROR anybody could fill an operator's alerts with them at
+/// will. The dispatcher's own internal errors are logged on lines of their own and stay ERROR.
+struct ClientFaultsAtInfo<L>(L);
+
+fn is_client_fault(record: &log::Record<'_>) -> bool {
+    record.level() == log::Level::Error
+        && record.target() == DISPATCHER
+        && record.args().to_string().starts_with("stream error:")
+}
+
+impl<L: log::Log> log::Log for ClientFaultsAtInfo<L> {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !is_client_fault(record) {
+            return self.0.log(record);
+        }
+        let demoted = log::Record::builder()
+            .level(log::Level::Info)
+            .target(record.target())
+            .args(*record.args())
+            .module_path(record.module_path())
+            .file(record.file())
+            .line(record.line())
+            .build();
+        if self.0.enabled(demoted.metadata()) {
+            self.0.log(&demoted);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
 }
 
 /// The current request's id, if a request is being served.
@@ -65,4 +113,91 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use log::{Level, Log as _};
+
+    use super::*;
+
+    /// Keeps what reaches it, at INFO and above.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<(Level, String)>>);
+
+    impl log::Log for Kept {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= Level::Info
+        }
+        // Filters in `log` itself, as env_logger's does.
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                self.0.lock().unwrap().push((record.level(), record.args().to_string()));
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    fn log_through(
+        logger: &ClientFaultsAtInfo<Kept>,
+        level: Level,
+        target: &str,
+        args: std::fmt::Arguments<'_>,
+    ) {
+        logger.log(&log::Record::builder().level(level).target(target).args(args).build());
+    }
+
+    #[test]
+    fn a_dropped_connection_is_the_clients_doing_and_logged_at_info() {
+        let logger = ClientFaultsAtInfo(Kept::default());
+        let error = "request parse error: invalid Header provided";
+        log_through(&logger, Level::Error, DISPATCHER, format_args!("stream error: {error}"));
+        assert_eq!(*logger.0.0.lock().unwrap(), [(Level::Info, format!("stream error: {error}"))]);
+    }
+
+    #[test]
+    fn every_other_error_stays_an_error() {
+        let logger = ClientFaultsAtInfo(Kept::default());
+        log_through(&logger, Level::Error, DISPATCHER, format_args!("Internal server error: unexpected eof"));
+        log_through(
+            &logger,
+            Level::Error,
+            "gatehouse::web::error_pages",
+            format_args!("stream error: not ours"),
+        );
+        log_through(&logger, Level::Debug, DISPATCHER, format_args!("stream error: below the filter"));
+        let kept = logger.0.0.lock().unwrap();
+        assert_eq!(
+            *kept,
+            [
+                (Level::Error, "Internal server error: unexpected eof".to_owned()),
+                (Level::Error, "stream error: not ours".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_demoted_line_is_dropped_when_the_filter_is_above_info() {
+        struct WarningsOnly(Kept);
+        impl log::Log for WarningsOnly {
+            fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+                metadata.level() <= Level::Warn
+            }
+            fn log(&self, record: &log::Record<'_>) {
+                self.0.log(record);
+            }
+            fn flush(&self) {}
+        }
+        let logger = ClientFaultsAtInfo(WarningsOnly(Kept::default()));
+        logger.log(
+            &log::Record::builder()
+                .level(Level::Error)
+                .target(DISPATCHER)
+                .args(format_args!("stream error: {}", "connection reset"))
+                .build(),
+        );
+        assert!(logger.0.0.0.lock().unwrap().is_empty());
+    }
 }

@@ -128,46 +128,60 @@ async fn create_user_refuses_a_weak_password_with_the_reason() {
     assert!(stderr.contains("Use at least 15 characters."), "{stderr}");
 }
 
+/// A free port on the loopback interface.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `gatehouse serve` on `port` against `database_url`, its log kept for reading once it is killed.
+fn serve(database_url: &str, port: u16, dir: &std::path::Path) -> Command {
+    let mut command = gatehouse();
+    command
+        .arg("serve")
+        .current_dir(dir)
+        .env("DATABASE_URL", database_url)
+        .env("SESSION_SECRET", SECRET)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Whether the server on `port` answers its health check within ten seconds.
+fn becomes_healthy(port: u16) -> bool {
+    (0..100).any(|_| {
+        let healthy = gatehouse()
+            .arg("healthcheck")
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .output()
+            .unwrap()
+            .status
+            .success();
+        if !healthy {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        healthy
+    })
+}
+
+/// Stops a server and returns what it logged.
+fn stop(mut server: std::process::Child) -> String {
+    server.kill().unwrap();
+    String::from_utf8_lossy(&server.wait_with_output().unwrap().stderr).into_owned()
+}
+
 #[actix_web::test]
 async fn serve_without_migrating_warns_about_pending_migrations_and_still_serves_a_migrated_database() {
     let database = TestDb::create_shared().await;
     let dir = std::env::temp_dir().join(format!("gatehouse-nomigrate-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let serve = || {
-        gatehouse()
-            .arg("serve")
-            .current_dir(&dir)
-            .env("DATABASE_URL", &database.url)
-            .env("SESSION_SECRET", SECRET)
-            .env("MIGRATE_ON_START", "false")
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let wait_healthy = || {
-        (0..100).any(|_| {
-            let healthy = gatehouse()
-                .arg("healthcheck")
-                .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-                .output()
-                .unwrap()
-                .status
-                .success();
-            if !healthy {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            healthy
-        })
-    };
+    let port = free_port();
+    let unmigrated_serve =
+        || serve(&database.url, port, &dir).env("MIGRATE_ON_START", "false").spawn().unwrap();
 
     // A database nobody migrated: the server says so, loudly, and leaves the schema alone.
-    let mut unmigrated = serve();
-    assert!(wait_healthy());
-    unmigrated.kill().unwrap();
-    let output = unmigrated.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let unmigrated = unmigrated_serve();
+    assert!(becomes_healthy(port));
+    let stderr = stop(unmigrated);
     assert!(stderr.contains("migration(s) are pending: run `gatehouse migrate`"), "{stderr}");
 
     let migrated = gatehouse()
@@ -177,11 +191,37 @@ async fn serve_without_migrating_warns_about_pending_migrations_and_still_serves
         .output()
         .unwrap();
     assert!(migrated.status.success());
-    let mut server = serve();
-    assert!(wait_healthy());
-    server.kill().unwrap();
-    let output = server.wait_with_output().unwrap();
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("pending"));
+    let server = unmigrated_serve();
+    assert!(becomes_healthy(port));
+    assert!(!stop(server).contains("pending"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[actix_web::test]
+async fn a_malformed_request_is_logged_as_the_clients_fault_not_as_an_error() {
+    use std::io::Read as _;
+
+    let database = TestDb::create_shared().await;
+    let dir = std::env::temp_dir().join(format!("gatehouse-malformed-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let server = serve(&database.url, port, &dir).env("RUST_LOG", "info").spawn().unwrap();
+    assert!(becomes_healthy(port));
+
+    // A control byte in a header value: actix-http answers 400 before the app sees the request.
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    socket.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: a=\x01\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    socket.read_to_end(&mut answer).unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 400"), "{}", String::from_utf8_lossy(&answer));
+
+    // The line is written once the connection is closed, which `read_to_end` waited for.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = stop(server);
+    let line = log.lines().find(|line| line.contains("stream error")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains(" INFO  actix_http::h1::dispatcher stream error: request parse error"), "{line}");
+    assert!(!log.contains(" ERROR "), "{log}");
     std::fs::remove_dir_all(dir).ok();
 }
 
