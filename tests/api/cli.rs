@@ -163,6 +163,13 @@ fn becomes_healthy(port: u16) -> bool {
     })
 }
 
+/// A new empty folder for a server to run in (its key file and nothing else land there).
+fn scratch_dir(purpose: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gatehouse-{purpose}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Stops a server and returns what it logged.
 fn stop(mut server: std::process::Child) -> String {
     server.kill().unwrap();
@@ -172,14 +179,13 @@ fn stop(mut server: std::process::Child) -> String {
 #[actix_web::test]
 async fn serve_without_migrating_warns_about_pending_migrations_and_still_serves_a_migrated_database() {
     let database = TestDb::create_shared().await;
-    let dir = std::env::temp_dir().join(format!("gatehouse-nomigrate-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("nomigrate");
     let port = free_port();
-    let unmigrated_serve =
+    let serve_without_migrating =
         || serve(&database.url, port, &dir).env("MIGRATE_ON_START", "false").spawn().unwrap();
 
     // A database nobody migrated: the server says so, loudly, and leaves the schema alone.
-    let unmigrated = unmigrated_serve();
+    let unmigrated = serve_without_migrating();
     assert!(becomes_healthy(port));
     let stderr = stop(unmigrated);
     assert!(stderr.contains("migration(s) are pending: run `gatehouse migrate`"), "{stderr}");
@@ -191,7 +197,7 @@ async fn serve_without_migrating_warns_about_pending_migrations_and_still_serves
         .output()
         .unwrap();
     assert!(migrated.status.success());
-    let server = unmigrated_serve();
+    let server = serve_without_migrating();
     assert!(becomes_healthy(port));
     assert!(!stop(server).contains("pending"));
     std::fs::remove_dir_all(dir).ok();
@@ -202,8 +208,7 @@ async fn a_malformed_request_is_logged_as_the_clients_fault_not_as_an_error() {
     use std::io::Read as _;
 
     let database = TestDb::create_shared().await;
-    let dir = std::env::temp_dir().join(format!("gatehouse-malformed-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("malformed");
     let port = free_port();
     let server = serve(&database.url, port, &dir).env("RUST_LOG", "info").spawn().unwrap();
     assert!(becomes_healthy(port));
